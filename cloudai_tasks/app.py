@@ -1,0 +1,34 @@
+"""The Celery application factory."""
+from __future__ import annotations
+
+from celery import Celery
+
+from .celery_config import celery_settings
+from .security.transport import check_celery_conf
+from .settings import Settings
+
+
+class CloudAICelery(Celery):
+    """A Celery app that carries the CloudAI settings it was built from."""
+
+    settings: Settings
+
+
+def create_app(settings: Settings | None = None) -> CloudAICelery:
+    """Build the app from ``settings``, or from ``celeryconfig`` (the environment) when none are given.
+
+    The merged configuration is checked last, so nothing — not an edit of celeryconfig.py either — can make
+    a worker or producer connect to Redis without verifying it.
+    """
+    app = CloudAICelery("cloudai_tasks", set_as_current=settings is None)
+    if settings is None:
+        import celeryconfig
+
+        settings = celeryconfig.SETTINGS
+        app.config_from_object(celeryconfig)
+    else:
+        app.conf.update(celery_settings(settings))
+    check_celery_conf(app.conf)
+    app.settings = settings
+    app.conf.include = ["cloudai_tasks.tasks"]
+    return app
