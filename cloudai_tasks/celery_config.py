@@ -25,7 +25,7 @@ def celery_settings(settings: Settings) -> dict[str, Any]:
         "broker_connection_retry_on_startup": True,
         "worker_hijack_root_logger": False,
         "result_expires": 24 * 3600,
-        "task_track_started": True,
+        "task_track_started": False,
     }
     if settings.worker_concurrency:
         conf["worker_concurrency"] = settings.worker_concurrency
