@@ -29,6 +29,8 @@ ENV_VARS: dict[str, str] = {
     "CLOUDAI_PREFETCH_MULTIPLIER": "messages each worker process reserves ahead (default 4)",
     "CLOUDAI_VISIBILITY_TIMEOUT": "seconds before an unacknowledged job is redelivered (default 3600)",
     "DATABASE_URL": "SQLAlchemy URL of the index database (default sqlite:///<home>/cloudai.db)",
+    "CLOUDAI_KEK": "master key-encryption key(s) as ID:BASE64[,ID:BASE64...], first current; environment only "
+    "(default: <home>/keys/kek-<id> files made by `cloudai init`)",
 }
 
 
@@ -53,6 +55,7 @@ class Settings:
     worker_concurrency: int | None = None
     prefetch_multiplier: int = 4
     visibility_timeout: int = 3600
+    kek: str | None = dataclasses.field(default=None, repr=False)
 
     @property
     def tls_dir(self) -> Path:
@@ -106,6 +109,7 @@ class Settings:
             worker_concurrency=None if concurrency is None else _int(concurrency, "CLOUDAI_WORKER_CONCURRENCY", minimum=1),
             prefetch_multiplier=_int(get("CLOUDAI_PREFETCH_MULTIPLIER", "4"), "CLOUDAI_PREFETCH_MULTIPLIER", minimum=1),
             visibility_timeout=_int(get("CLOUDAI_VISIBILITY_TIMEOUT", "3600"), "CLOUDAI_VISIBILITY_TIMEOUT", minimum=1),
+            kek=env.get("CLOUDAI_KEK") or None,
         )
 
 
