@@ -31,6 +31,12 @@ ENV_VARS: dict[str, str] = {
     "DATABASE_URL": "SQLAlchemy URL of the index database (default sqlite:///<home>/cloudai.db)",
     "CLOUDAI_KEK": "master key-encryption key(s) as ID:BASE64[,ID:BASE64...], first current; environment only "
     "(default: <home>/keys/kek-<id> files made by `cloudai init`)",
+    "CLOUDAI_WORKER_ID": "this worker node's name; its job directories live under <outputs>/<id> (default: host name)",
+    "CLOUDAI_SANDBOX_OUTPUTS": "where workers keep per-job directories and collected output (default <home>/outputs)",
+    "CLOUDAI_SANDBOX_IMAGES": "allow-listed job images as NAME=sha256:ID[,NAME=REPO@sha256:DIGEST...] (default: none)",
+    "CLOUDAI_SANDBOX_LIMITS": "hard maxima for job limits as KEY=VALUE[,...], e.g. wall_seconds=600,memory_mb=1024",
+    "CLOUDAI_SANDBOX_REAP_INTERVAL": "seconds between sweeps for leftover job containers (default 60)",
+    "CLOUDAI_DOCKER_URL": "Docker daemon the sandbox uses (default unix:///var/run/docker.sock)",
 }
 
 
@@ -56,6 +62,12 @@ class Settings:
     prefetch_multiplier: int = 4
     visibility_timeout: int = 3600
     kek: str | None = dataclasses.field(default=None, repr=False)
+    worker_id: str = ""
+    sandbox_outputs: Path | None = None
+    sandbox_images: str = ""
+    sandbox_limits: str = ""
+    sandbox_reap_interval: int = 60
+    docker_url: str = "unix:///var/run/docker.sock"
 
     @property
     def tls_dir(self) -> Path:
@@ -110,6 +122,13 @@ class Settings:
             prefetch_multiplier=_int(get("CLOUDAI_PREFETCH_MULTIPLIER", "4"), "CLOUDAI_PREFETCH_MULTIPLIER", minimum=1),
             visibility_timeout=_int(get("CLOUDAI_VISIBILITY_TIMEOUT", "3600"), "CLOUDAI_VISIBILITY_TIMEOUT", minimum=1),
             kek=env.get("CLOUDAI_KEK") or None,
+            worker_id=get("CLOUDAI_WORKER_ID", os.uname().nodename),
+            sandbox_outputs=Path(get("CLOUDAI_SANDBOX_OUTPUTS", str(home / "outputs"))),
+            sandbox_images=get("CLOUDAI_SANDBOX_IMAGES", ""),
+            sandbox_limits=get("CLOUDAI_SANDBOX_LIMITS", ""),
+            sandbox_reap_interval=_int(get("CLOUDAI_SANDBOX_REAP_INTERVAL", "60"), "CLOUDAI_SANDBOX_REAP_INTERVAL",
+                                       minimum=1),
+            docker_url=get("CLOUDAI_DOCKER_URL", "unix:///var/run/docker.sock"),
         )
 
 
