@@ -33,8 +33,10 @@ def main() -> None:
 def init(home: Path | None, hosts: tuple[str, ...], redis_port: int, force: bool) -> None:
     """Create a private config home: CA, TLS certificates, Redis config, settings."""
     from ..security.config_home import init_home
+    from ..storage.kek import ensure_kek
 
     report = init_home(home or default_home(), hosts=hosts, force=force, redis_port=redis_port)
+    ensure_kek(report.home)
     click.echo(f"config home: {report.home}")
     click.echo(f"created {len(report.created)} file(s), kept {len(report.kept)}")
     if report.kept and not force:
@@ -56,4 +58,8 @@ from .dev import dev  # noqa: E402  (registers the group)
 
 main.add_command(dev)
 
+from .db import audit, db  # noqa: E402
+from .users import keys, users  # noqa: E402
 
+for _group in (db, audit, users, keys):
+    main.add_command(_group)

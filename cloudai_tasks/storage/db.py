@@ -49,3 +49,14 @@ def session_factory(engine: Engine) -> sessionmaker[Session]:
 
 def is_postgres(engine: Engine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+def index_sessions(database_url: str) -> sessionmaker[Session]:
+    """Sessions on the index, refusing with the fix if the schema was never created."""
+    from sqlalchemy import inspect
+
+    engine = make_engine(database_url)
+    if not inspect(engine).has_table("users"):
+        engine.dispose()
+        raise ConfigError("the index database has no tables yet: run `cloudai db upgrade`", setting="DATABASE_URL")
+    return session_factory(engine)
