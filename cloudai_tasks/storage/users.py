@@ -92,16 +92,19 @@ def delete_user(session: Session, name: str, *, actor: str = "cli") -> int:
 
 def recipient_for(session: Session, name: str) -> Recipient:
     """The user's current public key (worker-readable columns only)."""
+    status = session.execute(select(User.status).where(User.name == name)).scalar()
+    if status is None:
+        raise StorageError(f"user {name!r} does not exist; create it with `cloudai users create {name}`")
+    if status != "active":
+        raise StorageError(f"user {name!r} is {status}; results cannot be stored for them")
     row = session.execute(
-        select(User.name, User.status, UserKey.version, UserKey.kem, UserKey.public_key)
-        .join(UserKey, UserKey.user_id == User.id)
+        select(UserKey.version, UserKey.kem, UserKey.public_key)
+        .join(User, UserKey.user_id == User.id)
         .where(User.name == name, UserKey.status == "current")
     ).first()
     if row is None:
-        raise StorageError(f"user {name!r} does not exist or has no current key; create it with `cloudai users create`")
-    if row.status != "active":
-        raise StorageError(f"user {name!r} is {row.status}; results cannot be stored for them")
-    return Recipient(row.name, row.version, row.kem, bytes(row.public_key))
+        raise StorageError(f"user {name!r} has no current key; give them one with `cloudai users rotate-key {name}`")
+    return Recipient(name, row.version, row.kem, bytes(row.public_key))
 
 
 def _wrapped(name: str, row: UserKey) -> WrappedUserKey:
