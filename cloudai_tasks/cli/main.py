@@ -63,3 +63,9 @@ from .users import keys, users  # noqa: E402
 
 for _group in (db, audit, users, keys):
     main.add_command(_group)
+
+from .sandbox import sandbox  # noqa: E402
+from .submit import submit  # noqa: E402
+
+main.add_command(sandbox)
+main.add_command(submit)

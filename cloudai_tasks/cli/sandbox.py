@@ -1,0 +1,42 @@
+"""``cloudai sandbox build-image|reap``: the job image and leftover job containers on this node."""
+from __future__ import annotations
+
+import click
+
+from ..settings import Settings
+
+
+@click.group()
+def sandbox() -> None:
+    """Job images and leftover job containers on this Docker daemon."""
+
+
+@sandbox.command("build-image")
+@click.option("--tag", default=None, help="Tag for the image (default cloudai-sandbox/python:<suite>).")
+@click.option("--suite", default="bookworm", show_default=True, help="Debian release to build from.")
+@click.option("--package", "packages", multiple=True, help="Extra Debian package to include (repeatable).")
+@click.option("--force", is_flag=True, help="Build again even if an image of the same recipe exists.")
+def build_image(tag: str | None, suite: str, packages: tuple[str, ...], force: bool) -> None:
+    """Build the default Python job image from Debian packages (mmdebstrap + docker import); print its id."""
+    from ..sandbox.docker_api import connect
+    from ..sandbox.image_build import Recipe
+    from ..sandbox.image_build import build_image as build
+
+    recipe = Recipe(suite=suite, packages=("python3-minimal", *packages))
+    built = build(connect(Settings.from_env().docker_url).api, recipe, tag=tag or f"cloudai-sandbox/python:{suite}",
+                  force=force)
+    click.echo(f"{'reused' if built.reused else 'built'} {built.tag}; allow-list it with "
+               f"CLOUDAI_SANDBOX_IMAGES=python={built.id}", err=True)
+    click.echo(built.id)
+
+
+@sandbox.command()
+def reap() -> None:
+    """Remove job containers whose worker is gone or whose deadline has passed (workers also do this)."""
+    from ..sandbox.docker_api import connect
+    from ..sandbox.reaper import reap_containers
+
+    removed = reap_containers(connect(Settings.from_env().docker_url).api)
+    for r in removed:
+        click.echo(f"removed {r.container_id[:12]} (task {r.task_id}): {r.why}")
+    click.echo(f"{len(removed)} leftover container(s) removed")
