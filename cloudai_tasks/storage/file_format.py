@@ -107,13 +107,18 @@ def encrypt_file(
     return EncryptedSizes(sizes.plaintext_size, len(header) + sizes.ciphertext_size)
 
 
-def parse_header(raw: bytes) -> FileHeader:
-    """Parse complete header bytes strictly: known magic and version, no missing or trailing bytes."""
+def _check_preamble(raw: bytes) -> None:
     if len(raw) < _PREAMBLE.size or raw[: len(MAGIC)] != MAGIC:
         raise StorageError("not a CloudAI encrypted file (bad magic); it was not written by this store")
-    _, version, length = _PREAMBLE.unpack_from(raw)
+    version = raw[len(MAGIC)]
     if version != FORMAT_VERSION:
         raise StorageError(f"encrypted file format version {version} is not supported (this code reads {FORMAT_VERSION})")
+
+
+def parse_header(raw: bytes) -> FileHeader:
+    """Parse complete header bytes strictly: known magic and version, no missing or trailing bytes."""
+    _check_preamble(raw)
+    length = _PREAMBLE.unpack_from(raw)[2]
     try:
         kem_id, segment_size, key_version, file_id = _FIXED.unpack_from(raw, _PREAMBLE.size)
         pos = _PREAMBLE.size + _FIXED.size
@@ -140,9 +145,8 @@ def read_header(src: BinaryIO, *, user: str, file_id: uuid.UUID) -> FileHeader:
     preamble = read_full_bytes(src, _PREAMBLE.size)
     if len(preamble) < _PREAMBLE.size:
         raise StorageError("encrypted file is truncated inside its header; the file is damaged")
-    magic, _, length = _PREAMBLE.unpack(preamble)
-    if magic != MAGIC:
-        parse_header(preamble)  # raises the bad-magic error
+    _check_preamble(preamble)
+    length = _PREAMBLE.unpack(preamble)[2]
     if not _PREAMBLE.size < length <= MAX_HEADER_SIZE:
         raise StorageError("encrypted file header length is out of range; the file is damaged")
     header = parse_header(preamble + read_full_bytes(src, length - _PREAMBLE.size))
