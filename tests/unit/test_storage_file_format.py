@@ -1,6 +1,7 @@
 """An encrypted file opens only for its owner's key, only as the file the index says it is, and only unaltered."""
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import uuid
@@ -15,7 +16,9 @@ from cloudai_tasks.storage.file_format import (
     encrypt_file,
     parse_header,
     read_header,
+    unwrap_data_key,
 )
+from cloudai_tasks.storage.streaming_aead import StreamingAead
 from cloudai_tasks.storage.user_keys import KEMS, MLKEM768_X25519, X25519, generate_user_key
 
 SMALL = 64
@@ -146,3 +149,30 @@ def test_segment_size_in_a_forged_header_is_bounded(alice):
 def test_default_is_x25519_and_public_material_only_in_recipient(alice):
     assert alice.kem == X25519
     assert "public_bytes" not in repr(alice.recipient) and "_raw" not in repr(alice)
+
+
+def test_the_segment_stream_is_bound_to_the_exact_header_bytes(alice):
+    """Even with the right data key, the body decrypts only under the header it was written with."""
+    file_id = uuid.uuid4()
+    ciphertext = _encrypt(alice, b"body" * 40, file_id)
+    src = io.BytesIO(ciphertext)
+    header = read_header(src, user="alice", file_id=file_id)
+    body = src.read()
+    stream = StreamingAead(unwrap_data_key(header, alice), segment_size=SMALL)
+    assert b"".join(stream.decrypt_segments(io.BytesIO(body), header.raw)) == b"body" * 40
+    for other in (b"", header.raw[:-1] + bytes([header.raw[-1] ^ 1])):
+        with pytest.raises(StorageError, match="segment 0"):
+            list(stream.decrypt_segments(io.BytesIO(body), other))
+
+
+def test_the_data_key_is_bound_to_the_files_identity(alice):
+    """The HPKE-sealed data key opens only for the identity it was sealed to (user, file id, key version)."""
+    file_id = uuid.uuid4()
+    header = read_header(io.BytesIO(_encrypt(alice, b"x", file_id)), user="alice", file_id=file_id)
+    assert len(unwrap_data_key(header, alice)) == 32
+    with pytest.raises(StorageError, match="does not open"):
+        unwrap_data_key(dataclasses.replace(header, file_id=uuid.uuid4()), alice)
+    bob = generate_user_key("bob", 1)
+    moved = dataclasses.replace(header, user="bob")
+    with pytest.raises(StorageError, match="does not open"):
+        unwrap_data_key(moved, bob)

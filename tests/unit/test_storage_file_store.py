@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from cloudai_tasks.errors import SecurityError, StorageError
+from cloudai_tasks.storage import file_store
 from cloudai_tasks.storage.file_store import FileStore, ResultLocation, file_id_for
 from cloudai_tasks.storage.user_keys import generate_user_key
 
@@ -139,6 +140,21 @@ def test_storing_the_same_task_path_again_replaces_the_one_file(store, alice):
     assert b"".join(store.iter_plaintext(second.key, alice, file_id=second.file_id)) == b"second"
 
 
+def test_ciphertext_is_complete_and_durable_under_a_temporary_name_before_the_real_one_appears(store, alice):
+    seen = {}
+
+    def publish(stored):
+        siblings = list(stored.path.parent.iterdir())
+        seen.update(final_exists=stored.path.exists(), temporaries=[(p.name, p.stat().st_size) for p in siblings])
+        return True
+
+    stored = store.store(io.BytesIO(os.urandom(2000)), LOC, "f.bin", alice.recipient, publish=publish)
+    assert seen["final_exists"] is False
+    [(name, size)] = seen["temporaries"]
+    assert name.startswith(".tmp-") and size == stored.ciphertext_size
+    assert [p.name for p in stored.path.parent.iterdir()] == ["f.bin"]
+
+
 def test_publish_decides_which_copy_wins_and_leaves_no_temporaries(store, alice):
     first = store.store(io.BytesIO(b"first"), LOC, "out.txt", alice.recipient)
     seen = []
@@ -173,15 +189,24 @@ def test_refuses_to_store_for_one_user_with_anothers_key(store):
         store.store(io.BytesIO(b"x"), LOC, "f.txt", generate_user_key("bob").recipient)
 
 
-def test_decrypt_to_path_never_exposes_a_tampered_file(store, alice, tmp_path):
+def test_decrypt_to_path_never_exposes_a_tampered_file(store, alice, tmp_path, monkeypatch):
     stored = store.store(io.BytesIO(os.urandom(3000)), LOC, "f.bin", alice.recipient)
     data = bytearray(stored.path.read_bytes())
     data[-300] ^= 1  # a late segment: earlier segments authenticate before the failure
     stored.path.write_bytes(bytes(data))
     target = tmp_path / "out" / "f.bin"
     target.parent.mkdir()
+    writes = []
+    real_write = file_store._WritebackFile.write
+
+    def watched_write(self, chunk):
+        writes.append(target.exists())  # plaintext is being written: the final name must not exist yet
+        return real_write(self, chunk)
+
+    monkeypatch.setattr(file_store._WritebackFile, "write", watched_write)
     with pytest.raises(StorageError, match="failed authentication"):
         store.decrypt_to_path(stored.key, target, alice, file_id=stored.file_id)
+    assert writes and not any(writes)
     assert list(target.parent.iterdir()) == []
 
 
