@@ -22,7 +22,7 @@ def build_image(tag: str | None, suite: str, packages: tuple[str, ...], force: b
     from ..sandbox.image_build import Recipe
     from ..sandbox.image_build import build_image as build
 
-    recipe = Recipe(suite=suite, packages=("python3-minimal", *packages))
+    recipe = Recipe(suite=suite, packages=(*Recipe().packages, *packages))
     built = build(connect(Settings.from_env().docker_url).api, recipe, tag=tag or f"cloudai-sandbox/python:{suite}",
                   force=force)
     click.echo(f"{'reused' if built.reused else 'built'} {built.tag}; allow-list it with "

@@ -29,5 +29,6 @@ def keep_in_worker_dir(kept_root: Path, manifest: Manifest, files: list[StagedFi
         dest = target / staged.name
         dest.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         os.rename(staged.local, dest)
-    write_private(target / "manifest.json", json.dumps(manifest.to_dict(), indent=2).encode())
-    return {"kind": "worker-dir", "path": str(target)}
+    stored = {"kind": "worker-dir", "path": str(target)}
+    write_private(target / "manifest.json", json.dumps({**manifest.to_dict(), "stored": stored}, indent=2).encode())
+    return stored

@@ -28,7 +28,8 @@ EXCLUDED_PATHS = ("/usr/share/doc/*", "/usr/share/man/*", "/usr/share/info/*", "
 class Recipe:
     suite: str = "bookworm"
     variant: str = "essential"
-    packages: tuple[str, ...] = ("python3-minimal",)
+    #: ``python3`` rather than ``python3-minimal``: jobs expect the standard library (json, sqlite3, ...).
+    packages: tuple[str, ...] = ("python3",)
 
     def digest(self) -> str:
         blob = json.dumps({"version": RECIPE_VERSION, **dataclasses.asdict(self)}, sort_keys=True)
