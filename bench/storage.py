@@ -15,7 +15,6 @@ import argparse
 import io
 import json
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -93,7 +92,13 @@ def child(mode: str, work: Path, size: int) -> None:
         target = work / f"rss-{size}.out"
         store.decrypt_to_path(stored_key, target, key, file_id=file_id_for(LOCATION, relpath))
         target.unlink()
-    print(json.dumps({"peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+    print(json.dumps({"peak_rss_mib": peak_rss_mib()}))
+
+
+def peak_rss_mib() -> float:
+    """This process's own peak RSS (VmHWM); ru_maxrss would include the parent's peak inherited across exec."""
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) / 1024
 
 
 def peak_rss(mode: str, work: Path, size: int, key: UserPrivateKey) -> float:

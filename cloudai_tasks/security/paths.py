@@ -98,12 +98,17 @@ def open_dir_beneath(
 
 
 def open_regular_beneath(dir_fd: int, name: str) -> int:
-    """Open ``name`` in ``dir_fd`` for reading only if it is a regular file with a single link.
+    """Open ``name`` in ``dir_fd`` for reading only if it is a regular file with a single link."""
+    return _open_regular(validate_component(name), dir_fd)
 
-    O_NONBLOCK keeps a FIFO planted under the name from blocking the open; it is cleared once the file is
-    known to be regular.
-    """
-    validate_component(name)
+
+def open_regular_file(path: Path) -> int:
+    """Open ``path`` for reading only if its last component is a regular, singly linked file (not a symlink)."""
+    return _open_regular(str(path), None)
+
+
+def _open_regular(name: str, dir_fd: int | None) -> int:
+    """O_NONBLOCK keeps a FIFO planted under the name from blocking the open; cleared once the file is known."""
     try:
         fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd)
     except OSError as e:

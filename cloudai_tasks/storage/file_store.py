@@ -23,7 +23,13 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from ..errors import StorageError
-from ..security.paths import check_regular_file, open_dir_beneath, open_regular_beneath, validate_component, validate_relpath
+from ..security.paths import (
+    open_dir_beneath,
+    open_regular_beneath,
+    open_regular_file,
+    validate_component,
+    validate_relpath,
+)
 from ..security.private_files import make_private_dir
 from .file_format import KeySource, decrypt_file, decrypt_segments, encrypt_file
 from .streaming_aead import SEGMENT_SIZE
@@ -117,6 +123,7 @@ class FileStore:
         name and before it is renamed into place: return True to rename (replacing any earlier file of this
         task and path), False to discard the new ciphertext and keep what is there. An exception from it
         discards the new ciphertext too. This is how the index decides, in its own transaction, which copy wins.
+        The result always describes the ciphertext just written, whether or not it was kept.
         """
         if recipient.user != location.user:
             raise StorageError(f"refusing to store a file of {location.user!r} encrypted to {recipient.user!r}'s key")
@@ -217,15 +224,9 @@ class FileStore:
 @contextmanager
 def _open_source(path: Path) -> Iterator[BinaryIO]:
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        fd = open_regular_file(path)
     except OSError as e:
         raise StorageError(f"cannot read result file {path}: {e.strerror}") from e
-    try:
-        check_regular_file(os.fstat(fd), str(path))
-        os.set_blocking(fd, True)
-    except BaseException:
-        os.close(fd)
-        raise
     with os.fdopen(fd, "rb") as fh:
         yield fh
 

@@ -128,8 +128,10 @@ def test_a_fifo_or_symlink_as_source_is_refused(store, alice, tmp_path):
         store.store(tmp_path / "fifo", LOC, "f", alice.recipient)
     (tmp_path / "real").write_bytes(b"x")
     os.symlink(tmp_path / "real", tmp_path / "link")
-    with pytest.raises(StorageError):
+    with pytest.raises(SecurityError, match="symbolic link"):
         store.store(tmp_path / "link", LOC, "f", alice.recipient)
+    with pytest.raises(StorageError, match="cannot read"):
+        store.store(tmp_path / "missing", LOC, "f", alice.recipient)
 
 
 def test_storing_the_same_task_path_again_replaces_the_one_file(store, alice):
@@ -231,7 +233,7 @@ def test_errors_before_any_plaintext_are_raised_when_the_read_starts(store, alic
 
 BIG_FILE_CHILD = textwrap.dedent(
     """
-    import hashlib, io, json, os, resource, sys
+    import hashlib, io, json, os, sys
     from pathlib import Path
     from cloudai_tasks.storage.file_store import FileStore, ResultLocation
     from cloudai_tasks.storage.user_keys import generate_user_key
@@ -254,7 +256,9 @@ BIG_FILE_CHILD = textwrap.dedent(
             return n
 
     def rss_mib():
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+        # VmHWM is this process's own peak; ru_maxrss would include the parent's peak inherited across exec
+        with open("/proc/self/status") as status:
+            return next(int(line.split()[1]) for line in status if line.startswith("VmHWM:")) // 1024
 
     expected = hashlib.sha256()
     src = Generated()
