@@ -34,6 +34,7 @@ from .streaming_aead import (
     StreamingAead,
     check_segment_size,
     read_full_bytes,
+    write_all,
 )
 from .user_keys import MLKEM768_X25519, X25519, Recipient, UserPrivateKey, check_user, hpke_suite
 
@@ -102,7 +103,7 @@ def encrypt_file(
     info = _info(recipient.user, file_id, recipient.version, recipient.kem)
     wrapped = hpke_suite(recipient.kem).encrypt(data_key, recipient.hpke_public_key(), info=info)
     header = _build_header(recipient, file_id, segment_size, wrapped)
-    dst.write(header)
+    write_all(dst, memoryview(header))
     sizes = StreamingAead(data_key, segment_size=segment_size).encrypt(src, dst, header, observer=observer)
     return EncryptedSizes(sizes.plaintext_size, len(header) + sizes.ciphertext_size)
 

@@ -92,7 +92,7 @@ class StreamingAead:
         """
         salt, prefix = os.urandom(SALT_SIZE), os.urandom(NONCE_PREFIX_SIZE)
         cipher = self._segment_cipher(salt, associated_data)
-        dst.write(bytes([HEADER_SIZE]) + salt + prefix)
+        write_all(dst, memoryview(bytes([HEADER_SIZE]) + salt + prefix))
         pt_size = self.segment_size - TAG_SIZE
         bufs = (memoryview(bytearray(pt_size)), memoryview(bytearray(pt_size)))
         out = memoryview(bytearray(self.segment_size))
@@ -114,7 +114,7 @@ class StreamingAead:
                 last = last or n == 0
                 sealed = out[: len(cur) + TAG_SIZE]
                 cipher.encrypt_into(_nonce(prefix, index, last), cur, None, sealed)
-                dst.write(sealed)
+                write_all(dst, sealed)
                 plaintext_size += len(cur)
                 ciphertext_size += len(sealed)
                 if pending is not None:
@@ -143,7 +143,7 @@ class StreamingAead:
         """Decrypt ``src`` into ``dst`` segment by segment; return the plaintext size (same contract as above)."""
         total = 0
         for view in self._decrypt(src, associated_data, reuse=True):
-            dst.write(view)
+            write_all(dst, view)
             total += len(view)
         return total
 
@@ -217,6 +217,15 @@ def read_full(src: BinaryIO, view: memoryview) -> int:
             break
         total += n
     return total
+
+
+def write_all(dst: BinaryIO, view: memoryview) -> None:
+    """Write all of ``view``: raw file objects may accept only part of a write."""
+    while view:
+        n = dst.write(view)
+        if n is None:
+            raise StorageError("destination stream is non-blocking and took no data; pass a blocking file object")
+        view = view[n:]
 
 
 def read_full_bytes(src: BinaryIO, size: int) -> bytes:

@@ -53,7 +53,7 @@ def test_round_trip_at_and_around_segment_boundaries(segment):
         assert aead.decrypt(io.BytesIO(ciphertext), sink, AD) == size and sink.getvalue() == plaintext
 
 
-def test_short_reads_from_a_pipe_like_source_are_retried():
+def test_short_reads_and_short_writes_are_retried():
     class Trickle(io.RawIOBase):
         def __init__(self, data: bytes) -> None:
             self.data = memoryview(data)
@@ -66,12 +66,18 @@ def test_short_reads_from_a_pipe_like_source_are_retried():
             b[:n], self.data = self.data[:n], self.data[n:]
             return n
 
+    class Sip(io.BytesIO):
+        def write(self, b) -> int:
+            return super().write(bytes(b[:5]))
+
     aead = StreamingAead(os.urandom(32), segment_size=SMALL)
     plaintext = os.urandom(1000)
-    ciphertext = io.BytesIO()
+    ciphertext = Sip()
     aead.encrypt(Trickle(plaintext), ciphertext, AD)
     assert len(ciphertext.getvalue()) == HEADER_SIZE + 1000 + 22 * TAG_SIZE  # ceil((40 + 1000) / 48) segments
     assert b"".join(aead.decrypt_segments(Trickle(ciphertext.getvalue()), AD)) == plaintext
+    restored = Sip()
+    assert aead.decrypt(Trickle(ciphertext.getvalue()), restored, AD) == 1000 and restored.getvalue() == plaintext
 
 
 def test_each_encryption_uses_a_fresh_salt_and_nonce_prefix():
