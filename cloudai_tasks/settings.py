@@ -36,6 +36,7 @@ ENV_VARS: dict[str, str] = {
     "CLOUDAI_SANDBOX_IMAGES": "allow-listed job images as NAME=sha256:ID[,NAME=REPO@sha256:DIGEST...] (default: none)",
     "CLOUDAI_SANDBOX_LIMITS": "hard maxima for job limits as KEY=VALUE[,...], e.g. wall_seconds=600,memory_mb=1024",
     "CLOUDAI_SANDBOX_REAP_INTERVAL": "seconds between sweeps for leftover job containers (default 60)",
+    "CLOUDAI_STORAGE_ROOT": "where encrypted results are stored per user (default <home>/results)",
     "CLOUDAI_DOCKER_URL": "Docker daemon the sandbox uses (default unix:///var/run/docker.sock)",
 }
 
@@ -64,6 +65,7 @@ class Settings:
     kek: str | None = dataclasses.field(default=None, repr=False)
     worker_id: str = ""
     sandbox_outputs: Path | None = None
+    storage_root: Path | None = None
     sandbox_images: str = ""
     sandbox_limits: str = ""
     sandbox_reap_interval: int = 60
@@ -124,6 +126,7 @@ class Settings:
             kek=env.get("CLOUDAI_KEK") or None,
             worker_id=get("CLOUDAI_WORKER_ID", os.uname().nodename),
             sandbox_outputs=Path(get("CLOUDAI_SANDBOX_OUTPUTS", str(home / "outputs"))),
+            storage_root=Path(get("CLOUDAI_STORAGE_ROOT", str(home / "results"))),
             sandbox_images=get("CLOUDAI_SANDBOX_IMAGES", ""),
             sandbox_limits=get("CLOUDAI_SANDBOX_LIMITS", ""),
             sandbox_reap_interval=_int(get("CLOUDAI_SANDBOX_REAP_INTERVAL", "60"), "CLOUDAI_SANDBOX_REAP_INTERVAL",
