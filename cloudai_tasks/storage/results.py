@@ -1,0 +1,103 @@
+"""What a worker does with a finished job's files: encrypt each for its owner, store it, index it.
+
+Workers hold only public keys and the worker database role (insert tasks/files/audit, read public keys).
+Storing is idempotent per (task id, path): a redelivered job writes the same file ids, and the row insert
+decides whether the freshly encrypted file replaces the one on disk, so disk and index always agree (see
+``_publish``).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from ..errors import StorageError
+from ..security import audit
+from .file_store import FileStore, ResultLocation, StoredFile as DiskFile
+from .models import StoredFile, Task, User, utcnow
+from .users import recipient_for
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    """The index's view of one finished job (no job output in here)."""
+
+    task_id: str
+    user: str
+    project: str
+    image: str
+    submitted_at: dt.datetime
+    status: str
+    worker: str | None = None
+    exit_code: int | None = None
+    killed_reason: str | None = None
+    started_at: dt.datetime | None = None
+    finished_at: dt.datetime | None = None
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def insert_ignoring_duplicates(session: Session, model, values: dict[str, Any]) -> bool:
+    """INSERT ... ON CONFLICT DO NOTHING; True if the row is new. Needs no SELECT privilege on the table."""
+    stmt = insert(model).values(**values)
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        stmt = pg_insert(model).values(**values).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing()
+    return session.execute(stmt).rowcount == 1
+
+
+class ResultStore:
+    def __init__(self, sessions: sessionmaker[Session], files: FileStore) -> None:
+        self.sessions = sessions
+        self.files = files
+
+    def store(self, job: JobRecord, outputs: Iterable[tuple[str, Path]]) -> list[dict[str, Any]]:
+        """Encrypt and index every (relative path, plaintext file); returns what the manifest reports per file."""
+        with self.sessions.begin() as session:
+            recipient = recipient_for(session, job.user)
+            user_id = session.execute(select(User.id).where(User.name == job.user)).scalar_one()
+            insert_ignoring_duplicates(session, Task, {
+                "id": job.task_id, "user_id": user_id, "project": job.project, "image": job.image,
+                "status": job.status, "worker": job.worker, "exit_code": job.exit_code,
+                "killed_reason": job.killed_reason, "submitted_at": job.submitted_at, "started_at": job.started_at,
+                "finished_at": job.finished_at or utcnow(), "manifest": job.manifest,
+            })
+        location = ResultLocation.of(job.user, job.project, job.submitted_at, job.task_id)
+        stored: list[dict[str, Any]] = []
+        for relpath, path in outputs:
+            with self.sessions.begin() as session:
+                disk = self.files.store(path, location, relpath, recipient,
+                                        publish=lambda f, s=session: _publish(s, f, job.task_id, user_id))
+            stored.append({"path": relpath, "file_id": str(disk.file_id), "size": disk.plaintext_size,
+                           "sha256": disk.sha256, "key_version": disk.key_version})
+        with self.sessions.begin() as session:
+            audit.record(session, actor=f"worker:{job.worker}", action="job.store", target=job.task_id,
+                         details={"user": job.user, "files": len(stored), "status": job.status})
+        return stored
+
+
+def _publish(session: Session, disk: DiskFile, task_id: str, user_id: int) -> bool:
+    """Called by the file store before it renames the new ciphertext into place.
+
+    The row goes in first, inside the still-open transaction: if it is new, the file is renamed and the
+    transaction commits; if a row already exists (an earlier delivery committed it — and renamed its file
+    before committing), the new ciphertext is discarded. Either way disk and index describe the same bytes.
+    """
+    try:
+        return insert_ignoring_duplicates(session, StoredFile, {
+            "id": str(disk.file_id), "task_id": task_id, "user_id": user_id, "path": disk.relpath,
+            "stored_path": disk.key, "size": disk.plaintext_size, "sha256": disk.sha256,
+            "ciphertext_size": disk.ciphertext_size, "key_version": disk.key_version, "status": "stored",
+            "created_at": utcnow(),
+        })
+    except Exception as e:  # noqa: BLE001 - the database's reason is kept as the cause
+        raise StorageError(f"could not index {disk.key}: {e.__class__.__name__}") from e
