@@ -95,14 +95,18 @@ def test_file_cap_stops_collection(dirs):
     assert len(list(dest.iterdir())) == 10
 
 
-def test_byte_cap_stops_before_reading_past_it(dirs):
+def test_byte_cap_stops_before_reading_past_it(dirs, monkeypatch):
     source, dest = dirs
     (source / "a").write_bytes(b"a" * 600)
     with open(source / "huge", "wb") as f:
         f.truncate(50 * 1024**3)  # sparse: reading it would take minutes, so reaching the end fails the test
     (source / "z").write_bytes(b"z")
+    read = []
+    real_read = os.read
+    monkeypatch.setattr(os, "read", lambda fd, n: read.append(len(data := real_read(fd, n))) or data)
     result = collect(dirs, max_bytes=1000)
 
+    assert sum(read) <= 1000 + 1, "collection read past the byte cap"
     assert [f.path for f in result.files] == ["a"]
     assert result.truncated == "output_bytes cap of 1000 reached at huge"
     assert sorted(p.name for p in dest.iterdir()) == ["a"]
