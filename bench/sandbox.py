@@ -3,7 +3,10 @@
 Both run the same command in the same image with the same hardening flags, sequentially and at concurrency 2
 (two clients, each waiting for its job before sending the next), in alternating rounds so both see the same
 machine noise. run_job goes producer -> TLS Redis -> a 2-process worker -> Docker -> collection -> result.
-The last lines are the ratios run_job/raw (targets: p50 <= 1.15x, throughput >= 0.9x).
+A third column, "api", runs the identical container through the Docker API alone (create, start, wait,
+remove; what the worker does minus queue, log capture and collection), to show run_job's own overhead
+without the docker CLI's start-up cost that "raw" carries. The last lines are the ratios run_job/raw
+(targets: p50 <= 1.15x, throughput >= 0.9x), then run_job/api.
 
     .venv/bin/python bench/sandbox.py [--jobs 24] [--rounds 3] [--command true]
 """
@@ -23,7 +26,10 @@ sys.path[:0] = [str(ROOT)]
 
 from cloudai_tasks.app import create_app  # noqa: E402
 from cloudai_tasks.sandbox.docker_api import connect  # noqa: E402
+from cloudai_tasks.sandbox.hardening import container_config  # noqa: E402
 from cloudai_tasks.sandbox.image_build import build_image  # noqa: E402
+from cloudai_tasks.sandbox.spec import JobSpec  # noqa: E402
+from cloudai_tasks.sandbox.workspace import JobDir  # noqa: E402
 from tests.fixtures.services import spawn_worker, start_redis, stop  # noqa: E402
 
 DOCKER_URL = "unix:///var/run/docker.sock"
@@ -36,7 +42,7 @@ def raw_argv(image_id: str, command: list[str], work: Path) -> list[str]:
             "--memory-swap", "256m", "--cpus", "1", "--pids-limit", "64", "--ulimit", "nofile=1024:1024",
             "--ulimit", "nproc=256:256", "--ulimit", f"fsize={64 * 2**20}:{64 * 2**20}", "--ulimit", "core=0:0",
             "--tmpfs", "/tmp:rw,noexec,nosuid,nodev,size=64m", "--ipc", "none", "--init", "--log-driver", "none",
-            "--oom-score-adj", "500", "-v", f"{work / 'in'}:/input:ro", "-v", f"{work / 'out'}:/output:rw",
+            "--oom-score-adj", "500", "-v", f"{work / 'input'}:/input:ro", "-v", f"{work / 'output'}:/output:rw",
             "-w", "/output", "--entrypoint", command[0], image_id, *command[1:]]
 
 
@@ -44,6 +50,16 @@ def run_raw(argv: list[str]) -> None:
     done = subprocess.run(argv, capture_output=True)
     if done.returncode != 0:
         raise SystemExit(f"raw docker run failed: {done.stderr.decode(errors='replace')}")
+
+
+def run_api(api, config: dict) -> None:
+    container = api.create_container(**config)["Id"]
+    try:
+        api.start(container)
+        if api.wait(container, timeout=120)["StatusCode"] != 0:
+            raise SystemExit("api run failed")
+    finally:
+        api.remove_container(container, force=True)
 
 
 def run_job(app, spec: dict) -> float:
@@ -88,9 +104,9 @@ def main() -> None:
 
     image = build_image(connect(DOCKER_URL).api)
     work = Path(tempfile.mkdtemp(prefix="cloudai-bench-sandbox-"))
-    (work / "in").mkdir()
-    (work / "out").mkdir(mode=0o777)
-    (work / "out").chmod(0o777)
+    (work / "input").mkdir()
+    (work / "output").mkdir()
+    (work / "output").chmod(0o777)
     redis = start_redis(work / "home")
     env = {**redis.env("worker"), "CLOUDAI_SANDBOX_IMAGES": f"python={image.id}", "CLOUDAI_WORKER_ID": "bench",
            "CLOUDAI_SANDBOX_OUTPUTS": str(work / "outputs"), "CLOUDAI_PREFETCH_MULTIPLIER": "1"}
@@ -105,7 +121,11 @@ def main() -> None:
 
     durations: list[float] = []
     argv = raw_argv(image.id, args.command, work)
-    kinds = {"raw": lambda: (lambda: run_raw(argv)), "run_job": job_call}
+    api = connect(DOCKER_URL).api
+    config = container_config(api, image_id=image.id, spec=JobSpec("bench", "bench", "python", tuple(args.command)),
+                              job=JobDir(work), labels={})
+    kinds = {"raw": lambda: (lambda: run_raw(argv)), "api": lambda: (lambda: run_api(api, config)),
+             "run_job": job_call}
     results = {(k, c): ([], []) for k in kinds for c in (1, 2)}
     try:
         for kind in kinds.values():
@@ -131,10 +151,11 @@ def main() -> None:
         print(f"concurrency {clients} {name:7s} p50 {summary[(name, clients)][0]:.3f} s  "
               f"p95 {summary[(name, clients)][1]:.3f} s  throughput {summary[(name, clients)][2]:.2f} jobs/s")
     print(f"run_job time inside the container (manifest duration): p50 {statistics.median(durations):.3f} s")
-    for clients in (1, 2):
-        raw, job = summary[("raw", clients)], summary[("run_job", clients)]
-        print(f"ratio run_job/raw concurrency {clients}: p50 {job[0] / raw[0]:.2f}x  p95 {job[1] / raw[1]:.2f}x  "
-              f"throughput {job[2] / raw[2]:.2f}x")
+    for base in ("raw", "api"):
+        for clients in (1, 2):
+            ref, job = summary[(base, clients)], summary[("run_job", clients)]
+            print(f"ratio run_job/{base} concurrency {clients}: p50 {job[0] / ref[0]:.2f}x  p95 {job[1] / ref[1]:.2f}x"
+                  f"  throughput {job[2] / ref[2]:.2f}x")
 
 
 if __name__ == "__main__":
