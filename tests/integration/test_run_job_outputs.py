@@ -23,8 +23,9 @@ def test_symlinks_hard_links_and_fifos_are_not_collected(sandbox_worker, sandbox
 
 
 def test_ten_thousand_small_files_stop_at_the_file_cap(sandbox_worker, sandbox_producer, no_leftover_containers):
-    script = ("import os\nmade = 0\nfor i in range(10000):\n    try:\n        open(f'/output/f{i:05d}', 'w').write('x')\n"
-              "        made += 1\n    except OSError as e:\n        print('refused at', i, e.strerror); break\n"
+    script = ("import os\nmade = 0\nfor i in range(10000):\n    try:\n"
+              "        open(f'/output/f{i:05d}', 'w').write('x')\n        made += 1\n"
+              "    except OSError as e:\n        print('refused at', i, e.strerror); break\n"
               "print('made', made)")
     spec = job(["python3", "-c", script], limits={"wall_seconds": 30, "output_files": 100})
     manifest = submit(sandbox_producer, spec).get(timeout=90)
