@@ -13,6 +13,7 @@ without the docker CLI's start-up cost that "raw" carries. The last lines are th
 from __future__ import annotations
 
 import argparse
+import shutil
 import statistics
 import subprocess
 import sys
@@ -144,6 +145,7 @@ def main() -> None:
             app.close()
         worker.stop()
         stop(redis.proc)
+        shutil.rmtree(work, ignore_errors=True)
     print()
     summary = {}
     for (name, clients), (lat, rates) in results.items():
