@@ -43,3 +43,15 @@ class StorageError(CloudAIError):
 
 class ServiceError(CloudAIError):
     """A local service (Redis, PostgreSQL, dockerd, a worker) could not be started or reached."""
+
+
+class WorkerKeyRefused(AuthError):
+    """A worker key did not let its worker join; ``reason`` says why in one word an operator can act on.
+
+    Reasons: ``missing``, ``forged``, ``expired``, ``revoked``, ``unknown``, ``wrong-queue``.
+    """
+
+    def __init__(self, reason: str, message: str, *, worker: str | None = None) -> None:
+        super().__init__(f"worker key refused ({reason}): {message}")
+        self.reason = reason
+        self.worker = worker
