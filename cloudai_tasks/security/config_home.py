@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Iterable
 
 from ..settings import ROLES
+from .broker_home import ACL_FILE, init_broker_files
 from .pki import Issued, create_ca, issue
 from .private_files import make_private_dir, write_private
 from .redis_conf import render_redis_conf
@@ -63,7 +64,11 @@ def init_home(home: Path, *, hosts: Iterable[str] = (), force: bool = False, red
             continue
         _store(report, tls, stem, issue(ca, f"cloudai-{stem}", server_hosts=server_hosts))
 
-    conf = render_redis_conf(port=redis_port, tls_dir=tls, data_dir=home / "redis")
+    created, kept = init_broker_files(home, force=force)
+    report.created += created
+    report.kept += kept
+
+    conf = render_redis_conf(port=redis_port, tls_dir=tls, data_dir=home / "redis", aclfile=home / ACL_FILE)
     settings = (
         "# CloudAI Tasks settings; environment variables (CLOUDAI_*, DATABASE_URL) override these.\n"
         f'broker_url = "rediss://localhost:{redis_port}/0"\n'
