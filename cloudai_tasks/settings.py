@@ -38,6 +38,14 @@ ENV_VARS: dict[str, str] = {
     "CLOUDAI_SANDBOX_REAP_INTERVAL": "seconds between sweeps for leftover job containers (default 60)",
     "CLOUDAI_STORAGE_ROOT": "where encrypted results are stored per user (default <home>/results)",
     "CLOUDAI_DOCKER_URL": "Docker daemon the sandbox uses (default unix:///var/run/docker.sock)",
+    "CLOUDAI_WORKER_KEY": "a worker's signed key from `cloudai workers enroll`; also its broker password; "
+    "environment only",
+    "CLOUDAI_WORKER_KEY_FILE": "file holding the worker key instead (0600; `cloudai dev up` keeps one in <home>/workers)",
+    "CLOUDAI_BROKER_SECRET_FILE": "broker ACL password of a producer, monitor or admin process "
+    "(default <home>/broker/<role>.secret)",
+    "CLOUDAI_WORKER_HEARTBEAT": "seconds between a worker's last_seen updates in the registry (default 30)",
+    "CLOUDAI_SWEEP_INTERVAL": "seconds between control-plane sweeps: expired keys, ended rotation grace periods, "
+    "jobs of cut-off workers (default 30)",
 }
 
 
@@ -53,7 +61,7 @@ class Settings:
     home: Path
     broker_url: str
     result_backend: str
-    database_url: str
+    database_url: str = dataclasses.field(repr=False)  # may carry a password; Celery's `inspect conf` shows reprs
     role: str = "producer"
     tls_ca: Path | None = None
     tls_cert: Path | None = None
@@ -70,6 +78,10 @@ class Settings:
     sandbox_limits: str = ""
     sandbox_reap_interval: int = 60
     docker_url: str = "unix:///var/run/docker.sock"
+    worker_key: str | None = dataclasses.field(default=None, repr=False)
+    broker_secret_file: Path | None = None
+    worker_heartbeat: int = 30
+    sweep_interval: int = 30
 
     @property
     def tls_dir(self) -> Path:
@@ -91,6 +103,7 @@ class Settings:
             role=role,
             tls_cert=self.tls_dir / f"{role}.pem",
             tls_key=self.tls_dir / f"{role}-key.pem",
+            broker_secret_file=self.home / "broker" / f"{role}.secret",
         )
 
     @classmethod
@@ -110,6 +123,8 @@ class Settings:
         _check_role(role)
         tls = home / "tls"
         concurrency = get("CLOUDAI_WORKER_CONCURRENCY")
+        worker_key = env.get("CLOUDAI_WORKER_KEY") or _read_secret(get("CLOUDAI_WORKER_KEY_FILE"),
+                                                                    "CLOUDAI_WORKER_KEY_FILE")
         return cls(
             home=home,
             broker_url=broker,
@@ -124,7 +139,7 @@ class Settings:
             prefetch_multiplier=_int(get("CLOUDAI_PREFETCH_MULTIPLIER", "4"), "CLOUDAI_PREFETCH_MULTIPLIER", minimum=1),
             visibility_timeout=_int(get("CLOUDAI_VISIBILITY_TIMEOUT", "3600"), "CLOUDAI_VISIBILITY_TIMEOUT", minimum=1),
             kek=env.get("CLOUDAI_KEK") or None,
-            worker_id=get("CLOUDAI_WORKER_ID", os.uname().nodename),
+            worker_id=get("CLOUDAI_WORKER_ID", _claimed_worker_id(worker_key) or os.uname().nodename),
             sandbox_outputs=Path(get("CLOUDAI_SANDBOX_OUTPUTS", str(home / "outputs"))),
             storage_root=Path(get("CLOUDAI_STORAGE_ROOT", str(home / "results"))),
             sandbox_images=get("CLOUDAI_SANDBOX_IMAGES", ""),
@@ -132,12 +147,43 @@ class Settings:
             sandbox_reap_interval=_int(get("CLOUDAI_SANDBOX_REAP_INTERVAL", "60"), "CLOUDAI_SANDBOX_REAP_INTERVAL",
                                        minimum=1),
             docker_url=get("CLOUDAI_DOCKER_URL", "unix:///var/run/docker.sock"),
+            worker_key=worker_key,
+            broker_secret_file=Path(get("CLOUDAI_BROKER_SECRET_FILE", str(home / "broker" / f"{role}.secret"))),
+            worker_heartbeat=_int(get("CLOUDAI_WORKER_HEARTBEAT", "30"), "CLOUDAI_WORKER_HEARTBEAT", minimum=1),
+            sweep_interval=_int(get("CLOUDAI_SWEEP_INTERVAL", "30"), "CLOUDAI_SWEEP_INTERVAL", minimum=1),
         )
 
 
 def _check_role(role: str) -> None:
     if role not in ROLES:
         raise ConfigError(f"CLOUDAI_ROLE={role!r} is not a role; use one of {', '.join(ROLES)}", setting="CLOUDAI_ROLE")
+
+
+def _read_secret(path: str | None, var: str) -> str | None:
+    """A secret kept in a file only its owner can read; refused (not silently used) if others can read it."""
+    if path is None:
+        return None
+    try:
+        st = os.stat(path)
+        text = Path(path).read_text().strip()
+    except OSError as e:
+        raise ConfigError(f"{var}={path} cannot be read ({e.strerror})", setting=var) from None
+    if st.st_mode & 0o077:
+        raise ConfigError(f"{var}={path} is readable by others; run chmod 600 on it", setting=var)
+    return text or None
+
+
+def _claimed_worker_id(worker_key: str | None) -> str | None:
+    """The worker name a key claims, so the node's directories carry it; the bootstep verifies the key itself."""
+    if not worker_key:
+        return None
+    from .security.worker_keys import read_claims
+    from .errors import WorkerKeyRefused
+
+    try:
+        return read_claims(worker_key).worker_id
+    except WorkerKeyRefused:
+        return None
 
 
 def _int(raw: str | None, var: str, *, minimum: int) -> int:

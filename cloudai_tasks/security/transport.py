@@ -37,6 +37,12 @@ def check_url(url: str, setting: str) -> str:
         )
     if not parts.hostname:
         raise ConfigError(f"{setting} has no host name; use rediss://HOST:PORT/DB", setting=setting)
+    if parts.username or parts.password:
+        raise ConfigError(
+            f"{setting} carries a user name or password; broker credentials come only from the config home or "
+            f"CLOUDAI_WORKER_KEY (URLs are printed in banners and logs), so remove them from the URL",
+            setting=setting,
+        )
     return scheme
 
 

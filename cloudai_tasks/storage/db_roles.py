@@ -21,7 +21,9 @@ WORKER_GRANTS = (
     "GRANT INSERT ON tasks, files, audit_events TO {role}",
     "GRANT SELECT (id, hash) ON audit_events TO {role}",  # to link the next event to the chain
     "GRANT USAGE ON SEQUENCE audit_events_id_seq TO {role}",
-    "GRANT SELECT (id, status, expires_at), UPDATE (first_seen, last_seen) ON workers TO {role}",
+    # To check its own key's standing at start-up and heartbeat; key hashes stay unreadable.
+    "GRANT SELECT (id, queues, key_id, previous_key_id, previous_valid_until, status, issued_at, expires_at, "
+    "first_seen, last_seen), UPDATE (first_seen, last_seen) ON workers TO {role}",
 )
 
 

@@ -68,6 +68,12 @@ def test_worker_reads_public_keys(index):
     "SELECT path FROM files WHERE user_id = 2",
     "SELECT manifest FROM tasks",
     "SELECT key_hash FROM workers",
+    "SELECT previous_key_hash FROM workers",
+    "SELECT * FROM workers",
+    "UPDATE workers SET status = 'active'",
+    "UPDATE workers SET key_hash = 'x', key_id = 'y'",
+    "UPDATE workers SET expires_at = now() + interval '1 year'",
+    "DELETE FROM workers",
     "SELECT * FROM api_keys",
     "UPDATE files SET size = 0",
     "DELETE FROM audit_events",
@@ -79,6 +85,18 @@ def test_worker_is_refused_everything_else(index, sql):
     _, worker = index
     with pytest.raises(ProgrammingError, match="permission denied|must be owner"):
         _run(worker, sql)
+
+
+def test_worker_reads_its_key_standing_and_heartbeats_but_no_hash(index):
+    owner, worker = index
+    _run(owner, "INSERT INTO workers (id, queues, key_id, key_hash, status, issued_at) "
+                "VALUES ('gpu-1', 'q1', 'k1', 'HASH', 'active', now())")
+    rows = _run(worker, "SELECT status, key_id, previous_key_id, previous_valid_until, expires_at, queues "
+                        "FROM workers WHERE id = 'gpu-1'")
+    assert rows == [("active", "k1", None, None, None, "q1")]
+    _run(worker, "UPDATE workers SET first_seen = now() WHERE id = 'gpu-1' AND first_seen IS NULL")
+    _run(worker, "UPDATE workers SET last_seen = now() WHERE id = 'gpu-1'")
+    assert _run(owner, "SELECT first_seen IS NOT NULL, last_seen IS NOT NULL FROM workers")[0] == (True, True)
 
 
 def test_worker_inserts_results_idempotently_and_audits(index):
