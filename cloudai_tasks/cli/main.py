@@ -69,3 +69,7 @@ from .submit import submit  # noqa: E402
 
 main.add_command(sandbox)
 main.add_command(submit)
+
+from .workers import workers  # noqa: E402
+
+main.add_command(workers)
