@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from celery import Celery
 
+from . import submission  # noqa: F401  (stamps every published job with its submission time)
 from .celery_config import celery_settings
 from .security.result_backend import WriteOnlyRedisBackend
 from .security.transport import IN_PROCESS_SCHEMES, check_celery_conf, check_url

@@ -6,7 +6,7 @@ from pathlib import Path
 import click
 
 from ..errors import CloudAIError
-from ..settings import Settings, default_home
+from ..settings import default_home
 
 
 class CloudAIGroup(click.Group):

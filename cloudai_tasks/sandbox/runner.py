@@ -19,7 +19,7 @@ from .labels import job_labels
 from .limits import parse_maxima
 from .manifest import Manifest, StagedFile
 from .owner import current_owner
-from .spec import check_name, parse_spec
+from .spec import JobSpec, check_name, parse_spec
 from .workspace import open_job_dir, remove_job_dir, worker_dirs
 
 Progress = Callable[[str, dict[str, Any]], None]
@@ -28,10 +28,15 @@ REAP_GRACE_SECONDS = 120
 
 
 def run_sandboxed(raw_spec: object, *, settings: Settings, task_id: str, store: StoreOutputs,
-                  progress: Progress | None = None) -> Manifest:
-    """Run one job; ``JobRejected`` before anything ran, ``SandboxError`` if the sandbox itself failed."""
+                  progress: Progress | None = None, before_run: Callable[[JobSpec], None] | None = None) -> Manifest:
+    """Run one job; ``JobRejected`` before anything ran, ``SandboxError`` if the sandbox itself failed.
+
+    ``before_run`` sees the validated spec before any directory or container exists and may refuse it.
+    """
     report = progress or (lambda phase, info: None)
     spec = parse_spec(raw_spec, parse_maxima(settings.sandbox_limits))
+    if before_run is not None:
+        before_run(spec)
     check_name(task_id, "task id", max_length=128)
     pinned = AllowList.parse(settings.sandbox_images).pin_for(spec.image)
     docker = connect(settings.docker_url)

@@ -15,7 +15,7 @@ from typing import Any, Iterable
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from ..errors import StorageError
+from ..errors import JobRejected, StorageError
 from ..security import audit
 from .file_store import FileStore, ResultLocation, StoredFile as DiskFile
 from .models import StoredFile, Task, User, utcnow
@@ -59,6 +59,14 @@ class ResultStore:
     def __init__(self, sessions: sessionmaker[Session], files: FileStore) -> None:
         self.sessions = sessions
         self.files = files
+
+    def check_owner(self, user: str) -> None:
+        """Refuse a job whose owner cannot receive results (unknown, deleted, or without a key)."""
+        try:
+            with self.sessions() as session:
+                recipient_for(session, user)
+        except StorageError as e:
+            raise JobRejected(f"user_id: {e}", field="user_id") from None
 
     def store(self, job: JobRecord, outputs: Iterable[tuple[str, Path]]) -> list[dict[str, Any]]:
         """Encrypt and index every (relative path, plaintext file); returns what the manifest reports per file."""

@@ -7,12 +7,16 @@ import time
 import pytest
 
 from cloudai_tasks.errors import JobRejected
-from tests.fixtures.docker import job, job_containers, kept_dir, submit
+from pathlib import Path
+
+from tests.fixtures.docker import job, job_containers, submit
+from tests.fixtures.storage import stored_names, stored_output
 
 pytestmark = pytest.mark.integration
 
 
-def test_manifest_describes_the_job_and_its_files(sandbox_worker, sandbox_producer, no_leftover_containers):
+def test_manifest_describes_the_job_and_its_files(sandbox_worker, sandbox_producer, redis_server,
+                                                  no_leftover_containers):
     spec = job(["sh", "-c", "cat /input/greeting.txt > /output/copy.txt; mkdir /output/sub; "
                             "printf 12345 > /output/sub/n.txt; exit 7"],
                inputs={"greeting.txt": "hello sandbox\n"})
@@ -28,11 +32,16 @@ def test_manifest_describes_the_job_and_its_files(sandbox_worker, sandbox_produc
     assert set(by_path) == {"copy.txt", "sub/n.txt"}
     assert by_path["sub/n.txt"]["size"] == 5
     assert by_path["sub/n.txt"]["sha256"] == "5994471abb01112afcc18159f6cc74b4f511b99806da59b3caf5a9c173cacfc5"
-    kept = kept_dir(manifest)
-    assert (kept / "output" / "copy.txt").read_text() == "hello sandbox\n"
-    assert (kept / "output" / "sub" / "n.txt").stat().st_mode & 0o777 == 0o600
-    assert kept.stat().st_mode & 0o777 == 0o700
-    assert not any((kept.parents[1] / "jobs").iterdir()), "the per-task directory must be removed after collection"
+    assert stored_names(manifest) == ["output/copy.txt", "output/sub/n.txt", "stderr", "stdout"]
+    assert stored_output(redis_server, manifest, "output/copy.txt") == b"hello sandbox\n"
+    assert stored_output(redis_server, manifest, "output/sub/n.txt") == b"12345"
+    task_dir = redis_server.settings().storage_root / "alice" / "tests"
+    files = [p for p in task_dir.rglob("*") if p.is_file() and manifest["task_id"] in str(p)]
+    assert len(files) == 4 and all(p.stat().st_mode & 0o777 == 0o600 for p in files)
+    assert all(p.stat().st_mode & 0o777 == 0o700 for p in task_dir.rglob("*") if p.is_dir())
+    assert not any(b"hello sandbox" in p.read_bytes() for p in files), "results must be encrypted on disk"
+    worker_dir = Path(sandbox_worker.env["CLOUDAI_SANDBOX_OUTPUTS"]) / "sandbox-tests"
+    assert not [p for p in worker_dir.rglob("*") if p.is_file()], "no plaintext may stay on the worker"
 
 
 def test_stdout_and_stderr_are_capped_files_never_in_result_or_worker_log(
@@ -43,10 +52,9 @@ def test_stdout_and_stderr_are_capped_files_never_in_result_or_worker_log(
     result = submit(sandbox_producer, spec)
     manifest = result.get(timeout=60)
 
-    kept = kept_dir(manifest)
-    stdout = (kept / "stdout").read_bytes()
+    stdout = stored_output(redis_server, manifest, "stdout")
     assert stdout.startswith(marker_out.encode()) and len(stdout) == 1000
-    assert (kept / "stderr").read_text() == marker_err + "\n"
+    assert stored_output(redis_server, manifest, "stderr") == (marker_err + "\n").encode()
     assert manifest["logs"]["stdout"] == {"size": 1000, "sha256": manifest["logs"]["stdout"]["sha256"],
                                           "truncated": True}
     assert manifest["kill_reason"] == "output_cap"
@@ -78,3 +86,11 @@ def test_image_not_on_the_allow_list_is_refused_before_any_container_starts(
                                           filters={"type": "container", "label": f"cloudai.task_id={result.id}"})
         assert list(events) == []
         assert job_containers(docker_client, result.id) == []
+
+
+def test_job_for_an_unknown_user_is_refused_before_it_runs(sandbox_worker, sandbox_producer, docker_client,
+                                                           no_leftover_containers):
+    result = submit(sandbox_producer, job(["sh", "-c", "echo ran > /output/x"], user_id="nobody-here"))
+    with pytest.raises(JobRejected, match="user_id: user 'nobody-here' does not exist"):
+        result.get(timeout=60)
+    assert job_containers(docker_client, result.id) == []

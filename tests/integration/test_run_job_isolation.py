@@ -7,7 +7,8 @@ import threading
 
 import pytest
 
-from tests.fixtures.docker import job, kept_dir, submit
+from tests.fixtures.docker import job, submit
+from tests.fixtures.storage import stored_output
 
 pytestmark = pytest.mark.integration
 
@@ -80,13 +81,13 @@ while True:
 """
 
 
-def test_job_cannot_read_the_host_or_write_outside_output(sandbox_worker, sandbox_producer, tmp_path,
+def test_job_cannot_read_the_host_or_write_outside_output(sandbox_worker, sandbox_producer, redis_server, tmp_path,
                                                           no_leftover_containers):
     marker = tmp_path / "host-secret.txt"
     marker.write_text("host secret")
     spec = job(["python3", "-c", PROBE_FS], env={"HOST_MARKER": str(marker)})
     manifest = submit(sandbox_producer, spec).get(timeout=60)
-    result = json.loads((kept_dir(manifest) / "output" / "fs.json").read_text())
+    result = json.loads(stored_output(redis_server, manifest, "output/fs.json"))
 
     assert manifest["exit_code"] == 0
     assert result["uid"] == 65534
@@ -100,7 +101,7 @@ def test_job_cannot_read_the_host_or_write_outside_output(sandbox_worker, sandbo
     assert str(tmp_path) not in " ".join(result["mounts"])
 
 
-def test_job_cannot_open_any_network_connection(sandbox_worker, sandbox_producer, no_leftover_containers):
+def test_job_cannot_open_any_network_connection(sandbox_worker, sandbox_producer, redis_server, no_leftover_containers):
     accepted = []
     listener = socket.create_server(("0.0.0.0", 0))
     listener.settimeout(8)
@@ -117,7 +118,7 @@ def test_job_cannot_open_any_network_connection(sandbox_worker, sandbox_producer
     host_ip = socket.gethostbyname(socket.gethostname())
     targets = [["127.0.0.1", port], [host_ip, port], ["1.1.1.1", 443], ["10.0.0.1", 80]]
     manifest = submit(sandbox_producer, job(["python3", "-c", PROBE_NET, json.dumps(targets)])).get(timeout=60)
-    result = json.loads((kept_dir(manifest) / "output" / "net.json").read_text())
+    result = json.loads(stored_output(redis_server, manifest, "output/net.json"))
     listener.close()
     thread.join(10)
 
@@ -128,17 +129,17 @@ def test_job_cannot_open_any_network_connection(sandbox_worker, sandbox_producer
     assert accepted == []
 
 
-def test_fork_bomb_is_stopped_by_the_pids_limit(sandbox_worker, sandbox_producer, no_leftover_containers):
+def test_fork_bomb_is_stopped_by_the_pids_limit(sandbox_worker, sandbox_producer, redis_server, no_leftover_containers):
     manifest = submit(sandbox_producer, job(["python3", "-c", FORK_BOMB],
                                             limits={"wall_seconds": 30, "pids": 32})).get(timeout=90)
-    stdout = (kept_dir(manifest) / "stdout").read_text()
+    stdout = stored_output(redis_server, manifest, "stdout").decode()
 
     assert stdout.startswith("stopped after ")
     assert int(stdout.split()[2]) < 32
     assert manifest["exit_code"] == 0 and manifest["killed"] is False
 
 
-def test_allocating_past_the_memory_limit_kills_the_job_and_says_so(sandbox_worker, sandbox_producer,
+def test_allocating_past_the_memory_limit_kills_the_job_and_says_so(sandbox_worker, sandbox_producer, redis_server,
                                                                    no_leftover_containers):
     spec = job(["python3", "-c", "b = bytearray(512 * 1024 * 1024); print('survived')"],
                limits={"wall_seconds": 30, "memory_mb": 64})
@@ -146,10 +147,10 @@ def test_allocating_past_the_memory_limit_kills_the_job_and_says_so(sandbox_work
 
     assert manifest["killed"] is True and manifest["kill_reason"] == "memory"
     assert manifest["exit_code"] == 137
-    assert "survived" not in (kept_dir(manifest) / "stdout").read_text()
+    assert b"survived" not in stored_output(redis_server, manifest, "stdout")
 
 
-def test_sleep_past_the_deadline_is_killed_and_reported_as_timeout(sandbox_worker, sandbox_producer,
+def test_sleep_past_the_deadline_is_killed_and_reported_as_timeout(sandbox_worker, sandbox_producer, redis_server,
                                                                    no_leftover_containers):
     manifest = submit(sandbox_producer, job(["sleep", "3600"], limits={"wall_seconds": 2})).get(timeout=60)
 
