@@ -59,9 +59,10 @@ from .dev import dev  # noqa: E402  (registers the group)
 main.add_command(dev)
 
 from .db import audit, db  # noqa: E402
+from .results import results  # noqa: E402
 from .users import keys, users  # noqa: E402
 
-for _group in (db, audit, users, keys):
+for _group in (db, audit, users, keys, results):
     main.add_command(_group)
 
 from .sandbox import sandbox  # noqa: E402
