@@ -9,7 +9,7 @@ from ..settings import Settings
 
 @click.group()
 def dev() -> None:
-    """Run the local stack (TLS Redis and a worker) in the background."""
+    """Run the local stack (TLS Redis with ACLs, an enrolled worker, the control process) in the background."""
 
 
 @dev.command()
