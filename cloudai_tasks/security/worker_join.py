@@ -138,8 +138,9 @@ class WorkerKeyStep(bootsteps.StartStopStep):
         except SQLAlchemyError as e:
             _exit(f"worker cannot join: the registry (DATABASE_URL) cannot be read ({type(e).__name__})")
         self._record(self.claims.worker_id, queues, worker.hostname, outcome="ok", reason=None)
-        logger.info("worker %s joined %s as ACL user %s (key %s, expires %s)", self.claims.worker_id,
-                    ", ".join(queues), self.claims.username, self.claims.key_id, f"{self.claims.expires:%Y-%m-%d %H:%M}")
+        logger.info("worker %s joined %s as ACL user %s (key %s, expires %s UTC)", self.claims.worker_id,
+                    ", ".join(queues), self.claims.username, self.claims.key_id,
+                    f"{self.claims.expires:%Y-%m-%d %H:%M}")
 
     def _record(self, name: str | None, queues: list[str], host: str, *, outcome: str, reason: str | None) -> None:
         """The join (or refusal) in the registry and the audit log; a refusal is recorded on a best-effort basis."""
