@@ -3,6 +3,9 @@
 Each operation changes the ``workers`` row and writes an audit event in the caller's transaction, then makes the
 broker's ACL users match the registry *before* that transaction commits: if Redis refuses or cannot be reached,
 nothing is recorded and the command fails. The registry keeps only the claims and the key's hash.
+
+Operations are serialised (a PostgreSQL advisory lock; SQLite's write lock): otherwise a sweep that read the
+registry just before an enrolment committed would delete the new key's ACL user as stale.
 """
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ..errors import ConfigError
@@ -23,6 +26,13 @@ from .worker_keys import IssuedKey, acl_username, check_queue_names, check_worke
 
 DEFAULT_LIFETIME = dt.timedelta(days=30)
 DEFAULT_GRACE = dt.timedelta(hours=24)
+_LOCK_KEY = 0x0C10_DA1B  # advisory lock id for registry changes (audit appends use ...1A)
+
+
+def _serialise(session: Session) -> None:
+    """Wait for any other registry change to commit; later reads in this transaction then see it."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
 
 def _aware(moment: dt.datetime | None) -> dt.datetime | None:
@@ -49,6 +59,7 @@ def grants(session: Session, now: dt.datetime | None = None) -> list[WorkerGrant
 
 def sync(session: Session, broker: BrokerAdmin, now: dt.datetime | None = None) -> list[str]:
     """Make the broker's worker users match the registry; returns the ACL users deleted (connections cut)."""
+    _serialise(session)
     session.flush()
     return broker.sync(grants(session, now))
 
@@ -63,6 +74,7 @@ def _get(session: Session, name: str) -> Worker:
 def enroll(session: Session, broker: BrokerAdmin, signing_key: Ed25519PrivateKey, name: str, queues: Iterable[str],
            *, lifetime: dt.timedelta = DEFAULT_LIFETIME, actor: str = "cli") -> IssuedKey:
     """Issue the first key of worker ``name`` for ``queues``; a revoked or expired name may be enrolled again."""
+    _serialise(session)
     check_worker_id(name)
     queues = check_queue_names(queues)
     worker = session.get(Worker, name)
@@ -88,6 +100,7 @@ def rotate(session: Session, broker: BrokerAdmin, signing_key: Ed25519PrivateKey
            lifetime: dt.timedelta = DEFAULT_LIFETIME, grace: dt.timedelta = DEFAULT_GRACE,
            actor: str = "cli") -> IssuedKey:
     """A new key for ``name``; the old one keeps working for ``grace`` (never past its own expiry), then stops."""
+    _serialise(session)
     worker = _get(session, name)
     if worker.status == "revoked":
         raise ConfigError(f"worker {name!r} was revoked; enroll it again with `cloudai workers enroll`")
@@ -111,6 +124,7 @@ def rotate(session: Session, broker: BrokerAdmin, signing_key: Ed25519PrivateKey
 
 def revoke(session: Session, broker: BrokerAdmin, name: str, *, actor: str = "cli") -> list[str]:
     """Revoke every key of ``name``: its ACL users are deleted, which closes their connections at once."""
+    _serialise(session)
     worker = _get(session, name)
     worker.status = "revoked"
     _clear_previous(worker)
@@ -127,6 +141,7 @@ class SweepReport:
 
 def sweep(session: Session, broker: BrokerAdmin, *, actor: str = "control") -> SweepReport:
     """Expire keys past their expiry and end finished grace periods; run by the control plane every sweep."""
+    _serialise(session)
     now = utcnow()
     report = SweepReport()
     for worker in session.execute(select(Worker).where(Worker.status == "active")).scalars():

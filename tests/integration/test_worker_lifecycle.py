@@ -156,3 +156,28 @@ def test_the_cli_enrolls_lists_rotates_and_revokes_showing_each_key_once(redis_s
     assert not _can_login(redis_server, rotated)
     row = next(line for line in _cloudai(redis_server, "list").stdout.splitlines() if line.startswith(name))
     assert row.split()[1] == "revoked"
+
+
+def test_a_sweep_waits_for_an_enrolment_in_progress_instead_of_deleting_its_new_user(redis_server):
+    """Without serialising, a sweep reading the registry before the enrolment commits deletes the new ACL user."""
+    import threading
+
+    name = _name("race")
+    enrolling, enroll_broker, sweep_broker = redis_server.sessions()(), redis_server.broker_admin(), \
+        redis_server.broker_admin()
+    with enrolling.begin():
+        token = worker_registry.enroll(enrolling, enroll_broker, load_signing_key(redis_server.home), name,
+                                       ["life-race"], actor="tests").token
+        swept = threading.Event()
+
+        def sweep():
+            with redis_server.sessions().begin() as session:
+                worker_registry.sweep(session, sweep_broker)
+            swept.set()
+
+        sweeper = threading.Thread(target=sweep)
+        sweeper.start()
+        assert not swept.wait(1), "the sweep must wait until the enrolment commits"
+    sweeper.join(10)
+    assert swept.is_set() and read_claims(token).username in sweep_broker.worker_users()
+    assert _can_login(redis_server, token)
