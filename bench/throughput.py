@@ -4,9 +4,10 @@
 * secure: this package over TLS with client certificates, every broker login unrestricted (no per-principal ACL);
 * acl: the same with the ACL users ``cloudai init`` and ``cloudai workers enroll`` create, as deployed.
 
-Each configuration gets its own Redis and a 2-process worker (an enrolled worker key for ours); rounds alternate
-(stock, secure, acl, stock, ...) so all see the same machine noise, and the medians are compared. The last lines
-are the ratios secure/stock and acl/secure (the cost of enforcing ACLs; target >= 0.95).
+Each configuration gets its own Redis and a 2-process worker (an enrolled worker key for ours); rounds interleave
+the configurations, rotating their order each round (so none always follows the same one; use a multiple of 3
+rounds), so all see the same machine noise, and the medians are compared. The last lines are the ratios
+secure/stock and acl/secure (the cost of enforcing ACLs; target >= 0.95).
 
     .venv/bin/python bench/throughput.py [--tasks 3000] [--rounds 3]
 """
@@ -78,9 +79,10 @@ def main() -> None:
     try:
         for app in configs.values():
             run_round(app, 200)  # warm up connections and worker pools
+        names = list(configs)
         for r in range(args.rounds):
-            for name, app in configs.items():
-                rate = run_round(app, args.tasks)
+            for name in names[r % len(names):] + names[:r % len(names)]:  # each takes every position in turn
+                rate = run_round(configs[name], args.tasks)
                 rates[name].append(rate)
                 print(f"round {r + 1} {name:6s} {rate:8.1f} tasks/s", flush=True)
     finally:
