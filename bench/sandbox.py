@@ -31,6 +31,7 @@ from cloudai_tasks.sandbox.hardening import container_config  # noqa: E402
 from cloudai_tasks.sandbox.image_build import build_image  # noqa: E402
 from cloudai_tasks.sandbox.spec import JobSpec  # noqa: E402
 from cloudai_tasks.sandbox.workspace import JobDir  # noqa: E402
+from tests.fixtures.storage import ensure_users  # noqa: E402
 from tests.fixtures.services import spawn_worker, start_redis, stop  # noqa: E402
 
 DOCKER_URL = "unix:///var/run/docker.sock"
@@ -109,6 +110,7 @@ def main() -> None:
     (work / "output").mkdir()
     (work / "output").chmod(0o777)
     redis = start_redis(work / "home")
+    ensure_users(redis, ["bench"])  # the job's owner: its outputs are encrypted and indexed for this user
     env = {**redis.env("worker"), "CLOUDAI_SANDBOX_IMAGES": f"python={image.id}", "CLOUDAI_WORKER_ID": "bench",
            "CLOUDAI_SANDBOX_OUTPUTS": str(work / "outputs"), "CLOUDAI_PREFETCH_MULTIPLIER": "1"}
     worker = spawn_worker(env, work / "worker.log", name="bench", concurrency=2)

@@ -31,7 +31,7 @@ ENV_VARS: dict[str, str] = {
     "DATABASE_URL": "SQLAlchemy URL of the index database (default sqlite:///<home>/cloudai.db)",
     "CLOUDAI_KEK": "master key-encryption key(s) as ID:BASE64[,ID:BASE64...], first current; environment only "
     "(default: <home>/keys/kek-<id> files made by `cloudai init`)",
-    "CLOUDAI_WORKER_ID": "this worker node's name; its job directories live under <outputs>/<id> (default: host name)",
+    "CLOUDAI_WORKER_ID": "this worker node's name; its job directories live under <outputs>/<id> (default: the worker key's name, else host name)",
     "CLOUDAI_SANDBOX_OUTPUTS": "where workers keep per-job directories and collected output (default <home>/outputs)",
     "CLOUDAI_SANDBOX_IMAGES": "allow-listed job images as NAME=sha256:ID[,NAME=REPO@sha256:DIGEST...] (default: none)",
     "CLOUDAI_SANDBOX_LIMITS": "hard maxima for job limits as KEY=VALUE[,...], e.g. wall_seconds=600,memory_mb=1024",
