@@ -12,17 +12,10 @@ from cloudai_tasks.sandbox import labels
 from cloudai_tasks.sandbox.workspace import WorkerDirs, sweep_job_dirs
 from tests.fixtures.docker import job, job_containers
 
+from tests.fixtures.services import wait_for
+
 pytestmark = pytest.mark.integration
 
-
-def _wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def _start_orphan(celery_worker, sandbox_env, producer_app, docker_client, queue: str, worker_id: str,
@@ -32,7 +25,7 @@ def _start_orphan(celery_worker, sandbox_env, producer_app, docker_client, queue
     doomed = celery_worker(env=env, queues=queue)
     spec = job(["sleep", "3600"], limits={"wall_seconds": 3600})
     result = producer_app.signature("cloudai.run_job", args=(spec,)).apply_async(queue=queue, ignore_result=True)
-    container = _wait_for(lambda: [c for c in job_containers(docker_client, result.id) if c["State"] == "running"],
+    container = wait_for(lambda: [c for c in job_containers(docker_client, result.id) if c["State"] == "running"],
                           30, "the job container")[0]
     doomed.stop(signal.SIGKILL)
     if check_outlives:
@@ -62,7 +55,7 @@ def test_periodic_reaper_removes_leftovers_while_a_worker_runs(celery_worker, sa
     container, _ = _start_orphan(celery_worker, sandbox_env, producer_app, docker_client, "reap-periodic", "reap-b",
                                  check_outlives=False)
 
-    _wait_for(lambda: not job_containers(docker_client, container["Labels"][labels.TASK_ID]), 15,
+    wait_for(lambda: not job_containers(docker_client, container["Labels"][labels.TASK_ID]), 15,
               "the periodic reaper")
     assert f"removed leftover job container {container['Id'][:12]}" in watcher.log_text()
     # Job directories are per worker id: the dead worker's is swept by the next worker with its id.

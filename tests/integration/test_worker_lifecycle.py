@@ -20,7 +20,7 @@ from cloudai_tasks.security import worker_registry
 from cloudai_tasks.security.signing_key import load_signing_key, load_verify_keys
 from cloudai_tasks.security.worker_keys import read_claims, verify
 from cloudai_tasks.storage.models import AuditEvent, Worker
-from tests.fixtures.services import REPO
+from tests.fixtures.services import REPO, wait_for
 
 pytestmark = pytest.mark.integration
 FAST = {"CLOUDAI_WORKER_HEARTBEAT": "1", "CLOUDAI_VISIBILITY_TIMEOUT": "3", "CLOUDAI_PREFETCH_MULTIPLIER": "1"}
@@ -29,15 +29,6 @@ FAST = {"CLOUDAI_WORKER_HEARTBEAT": "1", "CLOUDAI_VISIBILITY_TIMEOUT": "3", "CLO
 def _name(prefix: str) -> str:
     return f"{prefix}-{secrets.token_hex(3)}"
 
-
-def _wait_for(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 def _can_login(redis_server, token: str) -> bool:
@@ -59,7 +50,7 @@ def test_revocation_cuts_a_running_worker_off_and_its_job_goes_to_another_worker
     control_process(env={"CLOUDAI_VISIBILITY_TIMEOUT": FAST["CLOUDAI_VISIBILITY_TIMEOUT"]})
     doomed = celery_worker(queues="life-revoke", env=FAST, app="tests.fixtures.slow_tasks", name=_name("doomed"))
     result = producer_app.signature("tests.slow", args=(2, 42)).apply_async(queue="life-revoke")
-    _wait_for(lambda: f"{result.id}] received" in doomed.log_text(), 30, "the job to reach the doomed worker")
+    wait_for(lambda: f"{result.id}] received" in doomed.log_text(), 30, "the job to reach the doomed worker")
     broker = redis_server.broker_admin()
     username = read_claims(doomed.env["CLOUDAI_WORKER_KEY"]).username
     assert broker.connections(username)
@@ -67,7 +58,7 @@ def test_revocation_cuts_a_running_worker_off_and_its_job_goes_to_another_worker
     started = time.monotonic()
     with redis_server.sessions().begin() as session:
         worker_registry.revoke(session, broker, doomed.name, actor="tests")
-    _wait_for(lambda: not broker.connections(username), 1, "the broker to drop the revoked worker's connections")
+    wait_for(lambda: not broker.connections(username), 1, "the broker to drop the revoked worker's connections")
     assert time.monotonic() - started < 1
 
     assert doomed.wait_exit(30) == 77
@@ -112,7 +103,7 @@ def test_an_expired_key_stops_working_without_anyone_acting(redis_server, celery
     username = read_claims(token).username
     assert broker.connections(username) and dt.datetime.now(dt.timezone.utc) < expires
 
-    _wait_for(lambda: not broker.connections(username), 20, "the sweep to cut the expired worker off")
+    wait_for(lambda: not broker.connections(username), 20, "the sweep to cut the expired worker off")
     assert dt.datetime.now(dt.timezone.utc) < expires + dt.timedelta(seconds=5), "cut off within seconds of expiry"
     assert username not in broker.worker_users() and not _can_login(redis_server, token)
     assert worker.wait_exit(30) == 77 and "worker key refused (expired)" in worker.log_text()

@@ -1,21 +1,12 @@
 """Invariant 9: the audit log is tamper-evident — edits, deletions and reordering are found."""
 from __future__ import annotations
 
-import pytest
 from sqlalchemy import delete, update
 
 from cloudai_tasks.security import audit
-from cloudai_tasks.storage.db import make_engine, session_factory
+from cloudai_tasks.storage.db import make_engine
 from cloudai_tasks.storage.migrate import current, upgrade
 from cloudai_tasks.storage.models import AuditEvent
-
-
-@pytest.fixture
-def sessions(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 def _fill(sessions, n=5):

@@ -11,8 +11,6 @@ from cloudai_tasks.errors import ConfigError, ServiceError, WorkerKeyRefused
 from cloudai_tasks.security import audit, worker_registry
 from cloudai_tasks.security.worker_join import key_standing
 from cloudai_tasks.security.worker_keys import issue
-from cloudai_tasks.storage.db import make_engine, session_factory
-from cloudai_tasks.storage.migrate import upgrade
 from cloudai_tasks.storage.models import AuditEvent, Worker, utcnow
 
 
@@ -29,14 +27,6 @@ class FakeBroker:
         deleted = [g for g in self.grants if g not in grants]
         self.grants = list(grants)
         return [f"worker:{g.worker_id}:{g.key_id}" for g in deleted]
-
-
-@pytest.fixture
-def sessions(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'index.db'}")
-    upgrade(engine)
-    yield session_factory(engine)
-    engine.dispose()
 
 
 @pytest.fixture
