@@ -9,7 +9,7 @@ from typing import Any
 from .celery import app
 from .errors import CloudAIError
 from .sandbox import Manifest, SandboxReaper, StagedFile, run_sandboxed
-from .storage.results import JobRecord, ResultStore
+from .storage.results import JobRecord, Output, ResultStore
 from .submission import submitted_at
 
 
@@ -55,7 +55,7 @@ def store_outputs(manifest: Manifest, files: list[StagedFile], *, submitted: dt.
         killed_reason=manifest.kill_reason, started_at=started,
         finished_at=started + dt.timedelta(seconds=manifest.duration_seconds), manifest=manifest.to_dict(),
     )
-    stored = result_store().store(record, [(f.name, Path(f.local)) for f in files])
+    stored = result_store().store(record, [Output(f.name, Path(f.local), f.sha256) for f in files])
     return {"kind": "encrypted", "submitted_at": submitted.isoformat(), "files": stored}
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import secrets
 import uuid
 from contextlib import contextmanager
@@ -37,6 +38,7 @@ from .user_keys import MAX_USER_LENGTH, Recipient
 
 #: Namespace of the deterministic file ids (uuid5 of the storage key).
 FILE_ID_NAMESPACE = uuid.UUID("6f0c2f55-5f7e-4a8e-9d2a-3c1b7c6e0a41")
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}\Z")
 _TMP_PREFIX = ".tmp-"  # validated names never start with '.', so a temporary name cannot collide with one
 
 
@@ -116,8 +118,12 @@ class FileStore:
         *,
         file_id: uuid.UUID | None = None,
         publish: Callable[[StoredFile], bool] | None = None,
+        sha256: str | None = None,
     ) -> StoredFile:
         """Encrypt ``src`` (a file object, or the path of a regular file) for ``recipient`` into its place.
+
+        ``sha256`` is the plaintext digest when the caller already has it (the sandbox computes it while it
+        collects a job's output); then the file is not hashed a second time, which is most of a store's CPU.
 
         ``publish``, if given, is called with the result once the ciphertext is durable under its temporary
         name and before it is renamed into place: return True to rename (replacing any earlier file of this
@@ -131,13 +137,15 @@ class FileStore:
         file_id = file_id or file_id_for(location, relpath)
         if isinstance(src, (str, Path)):
             with _open_source(Path(src)) as fh:
-                return self._write(fh, key, relpath, recipient, file_id, publish)
-        return self._write(src, key, relpath, recipient, file_id, publish)
+                return self._write(fh, key, relpath, recipient, file_id, publish, sha256)
+        return self._write(src, key, relpath, recipient, file_id, publish, sha256)
 
     def _write(self, src: BinaryIO, key: str, relpath: str, recipient: Recipient, file_id: uuid.UUID,
-               publish: Callable[[StoredFile], bool] | None) -> StoredFile:
+               publish: Callable[[StoredFile], bool] | None, known_sha256: str | None) -> StoredFile:
+        if known_sha256 is not None and not _SHA256_HEX.match(known_sha256):
+            raise StorageError(f"sha256 for {relpath!r} must be 64 lower-case hex digits")
         parts = key.split("/")
-        digest = hashlib.sha256()
+        digest = None if known_sha256 else hashlib.sha256()
         tmp = _TMP_PREFIX + secrets.token_hex(8)
         try:
             with _private_umask(), open_dir_beneath(self.root, parts[:-1], create=True, private=True) as dir_fd:
@@ -151,7 +159,8 @@ class FileStore:
                         os.fsync(fd)
                     finally:
                         os.close(fd)
-                    stored = StoredFile(relpath, sizes.plaintext_size, digest.hexdigest(), sizes.ciphertext_size,
+                    stored = StoredFile(relpath, sizes.plaintext_size, known_sha256 or digest.hexdigest(),
+                                        sizes.ciphertext_size,
                                         recipient.version, file_id, key, self.root.joinpath(*parts))
                     if publish is None or publish(stored):
                         os.replace(tmp, parts[-1], src_dir_fd=dir_fd, dst_dir_fd=dir_fd)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -38,6 +38,14 @@ class JobRecord:
     started_at: dt.datetime | None = None
     finished_at: dt.datetime | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
+
+
+class Output(NamedTuple):
+    """One plaintext file to store: where it is, its path in the job's results, and its digest if known."""
+
+    relpath: str
+    path: Path
+    sha256: str | None = None
 
 
 def insert_ignoring_duplicates(session: Session, model, values: dict[str, Any]) -> bool:
@@ -68,8 +76,8 @@ class ResultStore:
         except StorageError as e:
             raise JobRejected(f"user_id: {e}", field="user_id") from None
 
-    def store(self, job: JobRecord, outputs: Iterable[tuple[str, Path]]) -> list[dict[str, Any]]:
-        """Encrypt and index every (relative path, plaintext file); returns what the manifest reports per file."""
+    def store(self, job: JobRecord, outputs: Iterable[Output | tuple[str, Path]]) -> list[dict[str, Any]]:
+        """Encrypt and index every output; returns what the manifest reports per file."""
         with self.sessions.begin() as session:
             recipient = recipient_for(session, job.user)
             user_id = session.execute(select(User.id).where(User.name == job.user)).scalar_one()
@@ -81,9 +89,9 @@ class ResultStore:
             })
         location = ResultLocation.of(job.user, job.project, job.submitted_at, job.task_id)
         stored: list[dict[str, Any]] = []
-        for relpath, path in outputs:
+        for relpath, path, sha256 in (Output(*out) for out in outputs):
             with self.sessions.begin() as session:
-                disk = self.files.store(path, location, relpath, recipient,
+                disk = self.files.store(path, location, relpath, recipient, sha256=sha256,
                                         publish=lambda f, s=session: _publish(s, f, job.task_id, user_id))
             stored.append({"path": relpath, "file_id": str(disk.file_id), "size": disk.plaintext_size,
                            "sha256": disk.sha256, "key_version": disk.key_version})

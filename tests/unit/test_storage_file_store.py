@@ -290,3 +290,22 @@ def test_a_256_mib_file_round_trips_in_bounded_memory(tmp_path):
     assert report["size"] == report["stored_size"] == size
     assert report["store"] - report["baseline"] <= 16 and report["decrypt"] - report["baseline"] <= 16, report
     assert report["decrypt"] <= 64, report
+
+
+def test_a_known_digest_is_recorded_without_rehashing_and_must_be_well_formed(tmp_path):
+    import hashlib
+
+    from cloudai_tasks.errors import StorageError as _StorageError
+    from cloudai_tasks.storage.file_store import FileStore as _FileStore, ResultLocation as _Location
+    from cloudai_tasks.storage.user_keys import generate_user_key as _generate
+
+    key = _generate("alice")
+    store = _FileStore(tmp_path / "root")
+    where = _Location.of("alice", "p", "20260101T000000Z", "t1")
+    src = tmp_path / "in.bin"
+    src.write_bytes(b"payload")
+    known = hashlib.sha256(b"payload").hexdigest()
+    assert store.store(src, where, "a", key.recipient, sha256=known).sha256 == known
+    assert store.store(src, where, "b", key.recipient).sha256 == known
+    with pytest.raises(_StorageError, match="64 lower-case hex"):
+        store.store(src, where, "c", key.recipient, sha256="not-a-digest")
