@@ -32,7 +32,7 @@ ENV_VARS: dict[str, str] = {
     "CLOUDAI_KEK": "master key-encryption key(s) as ID:BASE64[,ID:BASE64...], first current; environment only "
     "(default: <home>/keys/kek-<id> files made by `cloudai init`)",
     "CLOUDAI_WORKER_ID": "this worker node's name; its job directories live under <outputs>/<id> (default: the worker key's name, else host name)",
-    "CLOUDAI_SANDBOX_OUTPUTS": "where workers keep per-job directories and collected output (default <home>/outputs)",
+    "CLOUDAI_SANDBOX_OUTPUTS": "where workers keep per-job directories while a job runs (default <home>/outputs)",
     "CLOUDAI_SANDBOX_IMAGES": "allow-listed job images as NAME=sha256:ID[,NAME=REPO@sha256:DIGEST...] (default: none)",
     "CLOUDAI_SANDBOX_LIMITS": "hard maxima for job limits as KEY=VALUE[,...], e.g. wall_seconds=600,memory_mb=1024",
     "CLOUDAI_SANDBOX_REAP_INTERVAL": "seconds between sweeps for leftover job containers (default 60)",

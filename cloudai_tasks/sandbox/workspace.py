@@ -36,10 +36,6 @@ class WorkerDirs:
     def jobs(self) -> Path:
         return self.base / "jobs"
 
-    @property
-    def kept(self) -> Path:
-        return self.base / "kept"
-
 
 @dataclasses.dataclass(frozen=True)
 class JobDir:
@@ -67,7 +63,6 @@ def worker_dirs(settings: Settings) -> WorkerDirs:
     outputs = make_private_dir(settings.sandbox_outputs or settings.home / "outputs")
     dirs = WorkerDirs(make_private_dir(outputs / worker_id))
     make_private_dir(dirs.jobs)
-    make_private_dir(dirs.kept)
     return dirs
 
 

@@ -29,7 +29,7 @@ def mode(path) -> int:
 
 def test_worker_base_is_private(dirs, tmp_path):
     assert dirs.base == tmp_path / "outputs" / "node-1"
-    for path in (tmp_path / "outputs", dirs.base, dirs.jobs, dirs.kept):
+    for path in (tmp_path / "outputs", dirs.base, dirs.jobs):
         assert mode(path) == 0o700 and os.lstat(path).st_uid == os.getuid()
 
 
