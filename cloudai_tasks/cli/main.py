@@ -54,23 +54,14 @@ def ping(value: int, timeout: float) -> None:
     click.echo(f"task {result.id} -> {result.get(timeout=timeout)}")
 
 
-from .dev import dev  # noqa: E402  (registers the group)
-
-main.add_command(dev)
-
+# Each command group lives in its own module; registered here, in the order `cloudai --help` lists them.
 from .db import audit, db  # noqa: E402
+from .dev import dev  # noqa: E402
 from .results import results  # noqa: E402
-from .users import keys, users  # noqa: E402
-
-for _group in (db, audit, users, keys, results):
-    main.add_command(_group)
-
 from .sandbox import sandbox  # noqa: E402
 from .submit import submit  # noqa: E402
-
-main.add_command(sandbox)
-main.add_command(submit)
-
+from .users import keys, users  # noqa: E402
 from .workers import workers  # noqa: E402
 
-main.add_command(workers)
+for _command in (dev, db, users, keys, workers, sandbox, submit, results, audit):
+    main.add_command(_command)
