@@ -13,7 +13,8 @@ HOME_DIR=${CLOUDAI_HOME:-$HOME/.cloudai}
 
 cloudai init
 cloudai db upgrade
-if ! cloudai users list | grep -q '^demo '; then
+users=$(cloudai users list)
+if ! grep -q '^demo ' <<<"$users"; then
   # The API key is printed once; keep it private in the home instead of on the terminal.
   (umask 077; cloudai users create demo > "$HOME_DIR/demo.api-key")
   echo "user demo created; API key in $HOME_DIR/demo.api-key"
