@@ -48,14 +48,17 @@ def flower(redis_server, tmp_path):
     proc.wait(20)
 
 
-def _workers(call, name: str, timeout: float = 30) -> str:
+def _workers(call, name: str, timeout: float = 30, needs: tuple[str, ...] = ("active_queues", "conf")) -> str:
+    """Flower's worker list once it shows ``name`` with every field in ``needs`` (a refresh can return before
+    all of a worker's inspect replies arrived, with some fields missing)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             status, body = call("/api/workers?refresh=1")
         except (ConnectionError, urllib.error.URLError):
             status, body = 0, ""
-        if status == 200 and any(node.startswith(f"{name}@") for node in json.loads(body)):
+        nodes = json.loads(body) if status == 200 else {}
+        if any(node.startswith(f"{name}@") and all(k in info for k in needs) for node, info in nodes.items()):
             return body
         time.sleep(0.5)
     raise AssertionError(f"Flower never listed worker {name}")
