@@ -163,14 +163,9 @@ def _read_secret(path: str | None, var: str) -> str | None:
     """A secret kept in a file only its owner can read; refused (not silently used) if others can read it."""
     if path is None:
         return None
-    try:
-        st = os.stat(path)
-        text = Path(path).read_text().strip()
-    except OSError as e:
-        raise ConfigError(f"{var}={path} cannot be read ({e.strerror})", setting=var) from None
-    if st.st_mode & 0o077:
-        raise ConfigError(f"{var}={path} is readable by others; run chmod 600 on it", setting=var)
-    return text or None
+    from .security.private_files import read_private
+
+    return read_private(Path(path), setting=var).decode().strip() or None
 
 
 def _claimed_worker_id(worker_key: str | None) -> str | None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -38,3 +39,22 @@ def write_private(path: Path, data: bytes, *, overwrite: bool = False) -> bool:
         tmp.unlink(missing_ok=True)
         raise
     return True
+
+
+def read_private(path: Path, *, setting: str | None = None) -> bytes:
+    """Read a secret file, refusing a symlink or a file other users could read (fail closed, name the fix).
+
+    The mode is checked on the opened descriptor, so the file cannot be swapped between check and read.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as e:
+        where = f"{setting}={path}" if setting else str(path)
+        raise ConfigError(f"cannot read {where} ({e.strerror}); it must be a regular 0600 file",
+                          setting=setting) from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077:
+            raise ConfigError(f"{path} must be a regular file readable only by its owner; run `chmod 600 {path}`",
+                              setting=setting)
+        return fh.read()

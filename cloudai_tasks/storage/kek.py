@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-import os
 import re
 import secrets
-import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
 from ..errors import ConfigError
-from ..security.private_files import make_private_dir, write_private
+from ..security.private_files import make_private_dir, read_private, write_private
 from ..settings import Settings
 
 KEK_SIZE = 32
@@ -104,11 +102,11 @@ def load_home_keks(home: Path) -> KekRing:
         raise ConfigError(
             f"no KEK found: run `cloudai init` to create one in {keys_dir}, or set CLOUDAI_KEK", setting="CLOUDAI_KEK"
         )
-    current_id = check_kek_id(_read_private(current_file).decode().strip())
+    current_id = check_kek_id(read_private(current_file).decode().strip())
     loaded = {}
     for path in keys_dir.glob(_PREFIX + "*"):
         kek_id = check_kek_id(path.name[len(_PREFIX):])
-        loaded[kek_id] = Kek(kek_id, _decode(_read_private(path).decode().strip(), str(path)))
+        loaded[kek_id] = Kek(kek_id, _decode(read_private(path).decode().strip(), str(path)))
     if current_id not in loaded:
         raise ConfigError(
             f"{current_file} names KEK {current_id!r} but {kek_path(home, current_id)} is missing; restore it",
@@ -150,23 +148,10 @@ def set_current_kek(home: Path, kek_id: str) -> None:
 
 def retire_kek(home: Path, kek_id: str) -> None:
     """Delete an old KEK file once no wrapped key refers to it; the current KEK cannot be retired."""
-    current = _read_private(Path(home) / "keys" / _CURRENT).decode().strip()
+    current = read_private(Path(home) / "keys" / _CURRENT).decode().strip()
     if kek_id == current:
         raise ConfigError(f"KEK {kek_id!r} is current; make another KEK current before retiring it")
     kek_path(home, kek_id).unlink(missing_ok=True)
-
-
-def _read_private(path: Path) -> bytes:
-    """Read a key file, refusing a symlink or a file other users could read (fail closed, name the fix)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError as e:
-        raise ConfigError(f"cannot read {path} ({e.strerror}); it must be a regular 0600 file") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
-        if not stat.S_ISREG(st.st_mode) or st.st_mode & 0o077:
-            raise ConfigError(f"{path} must be a regular file readable only by its owner; run `chmod 600 {path}`")
-        return fh.read()
 
 
 def _decode(encoded: str, where: str) -> bytes:
