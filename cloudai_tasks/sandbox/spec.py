@@ -106,15 +106,20 @@ def _input_bytes(name: str, value: object) -> bytes:
     raise JobRejected(f"{field} must be a string (UTF-8 text) or {{\"base64\": \"...\"}}", field=field)
 
 
-def _inputs(raw: object) -> tuple[tuple[str, bytes], ...]:
+def _bounded_object(raw: object, field: str, shape: str, what: str, most: int) -> Mapping:
+    """An optional object field (``inputs``, ``env``): absent is empty, otherwise at most ``most`` entries."""
     if raw is None:
-        return ()
+        return {}
     if not isinstance(raw, Mapping):
-        raise JobRejected("inputs must be an object of FILE_NAME: content", field="inputs")
-    if len(raw) > MAX_INPUTS:
-        raise JobRejected(f"{len(raw)} inputs given; at most {MAX_INPUTS} are allowed", field="inputs")
+        raise JobRejected(f"{field} must be an object of {shape}", field=field)
+    if len(raw) > most:
+        raise JobRejected(f"{len(raw)} {what} given; at most {most} are allowed", field=field)
+    return raw
+
+
+def _inputs(raw: object) -> tuple[tuple[str, bytes], ...]:
     files, total = [], 0
-    for name, value in raw.items():
+    for name, value in _bounded_object(raw, "inputs", "FILE_NAME: content", "inputs", MAX_INPUTS).items():
         check_name(name, "input file name", max_length=128)
         data = _input_bytes(name, value)
         total += len(data)
@@ -126,14 +131,8 @@ def _inputs(raw: object) -> tuple[tuple[str, bytes], ...]:
 
 
 def _env(raw: object) -> tuple[tuple[str, str], ...]:
-    if raw is None:
-        return ()
-    if not isinstance(raw, Mapping):
-        raise JobRejected("env must be an object of NAME: value", field="env")
-    if len(raw) > MAX_ENV:
-        raise JobRejected(f"{len(raw)} env variables given; at most {MAX_ENV} are allowed", field="env")
     pairs = []
-    for name, value in raw.items():
+    for name, value in _bounded_object(raw, "env", "NAME: value", "env variables", MAX_ENV).items():
         if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
             raise JobRejected(f"env name {str(name)[:70]!r} is not allowed: use letters, digits and _ "
                               f"(not starting with a digit), at most 64 characters", field="env")

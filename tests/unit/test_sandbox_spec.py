@@ -112,3 +112,14 @@ def test_image_must_look_like_an_image_reference():
 def test_default_maxima_are_within_what_the_node_has():
     assert DEFAULT_MAXIMA.cpus >= 1
     assert parse_maxima("") == DEFAULT_MAXIMA
+
+
+@pytest.mark.parametrize("field,value,message", [
+    ("inputs", ["a.txt"], "inputs must be an object"), ("env", "MODE=x", "env must be an object"),
+    ("inputs", {f"f{i}": "" for i in range(65)}, "65 inputs given; at most 64"),
+    ("env", {f"V{i}": "" for i in range(65)}, "65 env variables given; at most 64"),
+])
+def test_inputs_and_env_must_be_bounded_objects(field, value, message):
+    with pytest.raises(JobRejected, match=message) as e:
+        parse_spec(spec(**{field: value}), MAXIMA)
+    assert e.value.field == field
