@@ -56,6 +56,9 @@ def key_standing(session: Session, claims: WorkerClaims, now: dt.datetime) -> No
     if row.status == "expired":
         raise WorkerKeyRefused("expired", f"the key of worker {name!r} expired; issue a new one with "
                                           f"`cloudai workers rotate-key {name}`", worker=name)
+    if row.status != "active":  # fail closed on any status this code does not know
+        raise WorkerKeyRefused("revoked", f"worker {name!r} is {row.status!r} in the registry, not active",
+                               worker=name)
     if claims.key_id == row.key_id:
         return
     until = row.previous_valid_until

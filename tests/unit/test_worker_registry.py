@@ -134,3 +134,12 @@ def test_an_unknown_worker_is_named_as_such(sessions, broker):
     with sessions() as s, pytest.raises(WorkerKeyRefused) as info:
         key_standing(s, other.claims, utcnow())
     assert info.value.reason == "unknown"
+
+
+def test_a_status_other_than_active_is_refused(sessions, broker):
+    key = _enroll(sessions, broker)
+    with sessions.begin() as s:
+        s.execute(update(Worker).values(status="suspended"))
+    with sessions() as s, pytest.raises(WorkerKeyRefused) as info:
+        key_standing(s, key.claims, utcnow())
+    assert info.value.reason == "revoked"
