@@ -30,10 +30,6 @@ class RunResult:
     duration: float
     logs: dict[str, LogFile]
 
-    @property
-    def killed(self) -> bool:
-        return self.kill_reason is not None
-
 
 class _Killer:
     """Kills the container once, remembering the first reason (timeout, memory, output_cap)."""
