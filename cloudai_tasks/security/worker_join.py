@@ -37,6 +37,7 @@ from .broker_acl import CONTROL_QUEUE
 from .signing_key import load_verify_keys
 from .transport import IN_PROCESS_SCHEMES, check_url, redis_client
 from .worker_keys import WorkerClaims, check_queues, verify
+from .worker_registry import as_utc
 
 logger = get_logger(__name__)
 EXIT_REFUSED = os.EX_NOPERM  # 77
@@ -61,9 +62,7 @@ def key_standing(session: Session, claims: WorkerClaims, now: dt.datetime) -> No
                                worker=name)
     if claims.key_id == row.key_id:
         return
-    until = row.previous_valid_until
-    if until is not None and until.tzinfo is None:
-        until = until.replace(tzinfo=dt.timezone.utc)
+    until = as_utc(row.previous_valid_until)
     if claims.key_id == row.previous_key_id and until is not None and until > now:
         return
     raise WorkerKeyRefused("revoked", f"this key of worker {name!r} was replaced by `rotate-key` and its grace "

@@ -22,7 +22,7 @@ from ..storage.models import Worker, utcnow
 from . import audit
 from .broker_acl import WorkerGrant
 from .broker_users import BrokerAdmin
-from .worker_keys import IssuedKey, acl_username, check_queue_names, check_worker_id, issue
+from .worker_keys import IssuedKey, check_queue_names, check_worker_id, issue
 
 DEFAULT_LIFETIME = dt.timedelta(days=30)
 DEFAULT_GRACE = dt.timedelta(hours=24)
@@ -35,7 +35,7 @@ def _serialise(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
 
 
-def _aware(moment: dt.datetime | None) -> dt.datetime | None:
+def as_utc(moment: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; every time stored here is UTC."""
     if moment is not None and moment.tzinfo is None:
         return moment.replace(tzinfo=dt.timezone.utc)
@@ -48,11 +48,13 @@ def grants(session: Session, now: dt.datetime | None = None) -> list[WorkerGrant
     now = now or utcnow()
     result = []
     for w in session.execute(select(Worker).where(Worker.status == "active").order_by(Worker.id)).scalars():
-        if _aware(w.expires_at) is not None and _aware(w.expires_at) <= now:
+        expires = as_utc(w.expires_at)
+        if expires is not None and expires <= now:
             continue
         queues = tuple(w.queues.split(","))
         result.append(WorkerGrant(w.id, w.key_id, w.key_hash, queues))
-        if w.previous_key_id and _aware(w.previous_valid_until) and _aware(w.previous_valid_until) > now:
+        previous_until = as_utc(w.previous_valid_until)
+        if w.previous_key_id and previous_until is not None and previous_until > now:
             result.append(WorkerGrant(w.id, w.previous_key_id, w.previous_key_hash, queues))
     return result
 
@@ -106,7 +108,7 @@ def rotate(session: Session, broker: BrokerAdmin, signing_key: Ed25519PrivateKey
         raise ConfigError(f"worker {name!r} was revoked; enroll it again with `cloudai workers enroll`")
     now = utcnow()
     key = issue(signing_key, name, worker.queues.split(","), lifetime=lifetime)
-    until = min(now + grace, _aware(worker.expires_at) or now + grace)
+    until = min(now + grace, as_utc(worker.expires_at) or now + grace)
     if worker.status == "active" and until > now:
         worker.previous_key_id, worker.previous_key_hash, worker.previous_valid_until = \
             worker.key_id, worker.key_hash, until
@@ -145,13 +147,14 @@ def sweep(session: Session, broker: BrokerAdmin, *, actor: str = "control") -> S
     now = utcnow()
     report = SweepReport()
     for worker in session.execute(select(Worker).where(Worker.status == "active")).scalars():
-        if _aware(worker.expires_at) is not None and _aware(worker.expires_at) <= now:
+        expires = as_utc(worker.expires_at)
+        if expires is not None and expires <= now:
             worker.status = "expired"
             _clear_previous(worker)
             report.expired.append(worker.id)
             audit.record(session, actor=actor, action="worker.expire", target=worker.id,
                          details={"key_id": worker.key_id})
-        elif worker.previous_key_id and not (_aware(worker.previous_valid_until) or now) > now:
+        elif worker.previous_key_id and not (as_utc(worker.previous_valid_until) or now) > now:
             report.grace_ended.append(worker.id)
             audit.record(session, actor=actor, action="worker.grace_end", target=worker.id,
                          details={"key_id": worker.previous_key_id})
@@ -172,8 +175,4 @@ def _clear_previous(worker: Worker) -> None:
 
 
 def _iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else _aware(moment).isoformat(timespec="seconds")
-
-
-def current_username(worker: Worker) -> str:
-    return acl_username(worker.id, worker.key_id)
+    return None if moment is None else as_utc(moment).isoformat(timespec="seconds")
