@@ -1,7 +1,9 @@
 """``cloudai results``: list and decrypt stored job results (control plane: needs the KEK)."""
 from __future__ import annotations
 
+import shutil
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 
@@ -37,7 +39,7 @@ def list_results(user_name: str | None, task_id: str | None) -> None:
 @click.argument("file_id")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write here (default: standard output).")
 def get(file_id: str, output: Path | None) -> None:
-    """Decrypt stored file FILE_ID; nothing is written unless the whole file authenticates."""
+    """Decrypt stored file FILE_ID; nothing is written anywhere unless the whole file authenticates."""
     from ..errors import StorageError
     from ..storage.db import index_sessions
     from ..storage.file_store import FileStore
@@ -58,5 +60,10 @@ def get(file_id: str, output: Path | None) -> None:
             size = store.decrypt_to_path(row.stored_path, output, keys, file_id=uuid.UUID(row.id))
             click.echo(f"{output}: {size} bytes", err=True)
             return
-        for chunk in store.iter_plaintext(row.stored_path, keys, file_id=uuid.UUID(row.id)):
-            sys.stdout.buffer.write(chunk)
+        # Standard output cannot be taken back: decrypt fully into a private temporary file first, so a damaged
+        # or truncated file prints nothing at all rather than an authenticated prefix.
+        with tempfile.TemporaryDirectory(prefix="cloudai-get-") as tmp:
+            spool = Path(tmp) / "plain"
+            store.decrypt_to_path(row.stored_path, spool, keys, file_id=uuid.UUID(row.id))
+            with spool.open("rb") as fh:
+                shutil.copyfileobj(fh, sys.stdout.buffer, 1 << 20)

@@ -42,3 +42,21 @@ def test_results_get_decrypts_and_deleting_the_owner_shreds(sandbox_worker, sand
     assert b"unrecoverable" in _cloudai(redis_server, "results", "list", "--user", "carol").stdout
     verify = _cloudai(redis_server, "audit", "verify")
     assert verify.returncode == 0 and b"audit chain intact" in verify.stdout
+
+
+def test_results_get_prints_nothing_of_a_truncated_file(sandbox_worker, sandbox_producer, redis_server):
+    """Segments authenticate one by one; the CLI must not print the authentic prefix of a cut-short file."""
+    from cloudai_tasks.storage.models import StoredFile
+
+    ensure_users(redis_server, ["dave"])
+    spec = job(["sh", "-c", "head -c 2500000 /dev/urandom > /output/big.bin"], user_id="dave")
+    manifest = submit(sandbox_producer, spec).get(timeout=60)
+    file_id = next(f["file_id"] for f in manifest["stored"]["files"] if f["path"] == "output/big.bin")
+    with redis_server.sessions()() as session:
+        stored = redis_server.settings().storage_root / session.get(StoredFile, file_id).stored_path
+    assert len(_cloudai(redis_server, "results", "get", file_id).stdout) == 2500000
+    with open(stored, "r+b") as fh:  # drop the end of the last segment: the first two still authenticate
+        fh.truncate(stored.stat().st_size - 100)
+    cut = _cloudai(redis_server, "results", "get", file_id)
+    assert cut.returncode != 0 and b"Traceback" not in cut.stderr
+    assert cut.stdout == b""
