@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from ..errors import JobRejected, StorageError
@@ -48,18 +49,13 @@ class Output(NamedTuple):
     sha256: str | None = None
 
 
+#: ``INSERT ... ON CONFLICT DO NOTHING`` per dialect; make_engine admits only these two.
+_INSERT = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+
+
 def insert_ignoring_duplicates(session: Session, model, values: dict[str, Any]) -> bool:
     """INSERT ... ON CONFLICT DO NOTHING; True if the row is new. Needs no SELECT privilege on the table."""
-    stmt = insert(model).values(**values)
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        stmt = pg_insert(model).values(**values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        stmt = sqlite_insert(model).values(**values).on_conflict_do_nothing()
+    stmt = _INSERT[session.get_bind().dialect.name](model).values(**values).on_conflict_do_nothing()
     return session.execute(stmt).rowcount == 1
 
 
