@@ -85,12 +85,13 @@ def list_workers() -> None:
 @click.argument("name")
 def revoke(name: str) -> None:
     """Revoke every key of NAME; its broker connections are closed at once."""
+    from ..security.worker_keys import check_worker_id
     from ..security.worker_registry import revoke as do_revoke
 
+    check_worker_id(name)  # before it is matched against the broker's user names
     with _control_plane() as (_settings, sessions, broker):
         with sessions.begin() as session:
-            users = [u for u in broker.worker_users() if u.startswith(f"worker:{name}:")]
-            connections = sum(len(broker.connections(u)) for u in users)
+            connections = broker.worker_connections(name)
             do_revoke(session, broker, name)
     click.echo(f"worker {name}: revoked; {connections} live broker connection(s) closed")
 

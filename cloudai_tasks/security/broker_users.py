@@ -7,7 +7,7 @@ user at once, while ``ACL SETUSER ... off`` would leave them open. The role user
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import redis
 
@@ -45,8 +45,8 @@ class BrokerAdmin:
             raise ServiceError(f"the broker refused an ACL change: {e}") from e
 
     def worker_users(self) -> set[str]:
-        return {n.decode() if isinstance(n, bytes) else n for n in self._call("ACL", "USERS")
-                if (n.decode() if isinstance(n, bytes) else n).startswith(WORKER_USER_PREFIX)}
+        names = (n.decode() if isinstance(n, bytes) else n for n in self._call("ACL", "USERS"))
+        return {n for n in names if n.startswith(WORKER_USER_PREFIX)}
 
     def sync(self, grants: Sequence[WorkerGrant]) -> list[str]:
         """Make the worker users exactly ``grants`` (and the producer's queues their union); returns deleted users."""
@@ -56,20 +56,19 @@ class BrokerAdmin:
         queues = sorted({q for g in grants for q in g.queues})
         self._call("ACL", "SETUSER", ROLE_USERS["producer"], *producer_key_rules(queues))
         stale = sorted(self.worker_users() - set(wanted))
-        self.delete(stale, save=False)
+        if stale:
+            self._call("ACL", "DELUSER", *stale)
         self._call("ACL", "SAVE")
         return stale
-
-    def delete(self, names: Iterable[str], *, save: bool = True) -> None:
-        names = list(names)
-        if names:
-            self._call("ACL", "DELUSER", *names)
-        if save:
-            self._call("ACL", "SAVE")
 
     def connections(self, username: str) -> list[dict[str, Any]]:
         """Live connections of ``username`` (what `cloudai workers list` and the revocation tests look at)."""
         return [c for c in self.client.client_list() if c.get("user") == username]
+
+    def worker_connections(self, worker_id: str) -> int:
+        """How many live connections all keys of ``worker_id`` hold (one CLIENT LIST, whatever the key count)."""
+        prefix = acl_username(worker_id, "")
+        return sum(1 for c in self.client.client_list() if c.get("user", "").startswith(prefix))
 
     def close(self) -> None:
         self.client.close()
