@@ -149,8 +149,9 @@ def parse_spec(raw: object, maxima: Limits) -> JobSpec:
         raise JobRejected(f"a job spec must be an object, not {type(raw).__name__}")
     unknown = sorted(str(k) for k in raw if k not in FIELDS)
     if unknown:
-        raise JobRejected(f"unknown field(s) {', '.join(map(repr, unknown))} in the job spec; allowed fields are "
-                          f"{', '.join(FIELDS)}", field=unknown[0])
+        shown = ", ".join(repr(k[:70]) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        raise JobRejected(f"unknown field(s) {shown} in the job spec; allowed fields are {', '.join(FIELDS)}",
+                          field=unknown[0][:70])
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise JobRejected(f"the job spec is missing {', '.join(missing)}", field=missing[0])

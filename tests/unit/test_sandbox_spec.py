@@ -123,3 +123,10 @@ def test_inputs_and_env_must_be_bounded_objects(field, value, message):
     with pytest.raises(JobRejected, match=message) as e:
         parse_spec(spec(**{field: value}), MAXIMA)
     assert e.value.field == field
+
+
+def test_unknown_field_names_are_echoed_bounded():
+    many = {**spec(), **{f"extra{i}": 1 for i in range(50)}, "k" * 10_000: 1}
+    with pytest.raises(JobRejected, match="unknown field") as e:
+        parse_spec(many, MAXIMA)
+    assert len(str(e.value)) < 1000 and len(e.value.field) <= 70
