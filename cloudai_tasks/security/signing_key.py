@@ -51,7 +51,11 @@ def load_verify_keys(home: Path) -> list[Ed25519PublicKey]:
         raise ConfigError(f"{path} is missing: copy it from the control plane's config home") from None
     keys = []
     for block in blocks:
-        key = serialization.load_pem_public_key(block)
+        try:
+            key = serialization.load_pem_public_key(block)
+        except ValueError:
+            raise ConfigError(f"{path} holds a PEM block that is not a readable public key; copy it again from the "
+                              f"control plane's config home") from None
         if not isinstance(key, Ed25519PublicKey):
             raise ConfigError(f"{path} holds a key that is not Ed25519")
         keys.append(key)

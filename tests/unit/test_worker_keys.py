@@ -135,3 +135,10 @@ def test_a_key_signed_with_any_listed_signing_key_verifies(tmp_path):
     keys = load_verify_keys(tmp_path)
     old = serialization.load_pem_private_key(old_priv, password=None)
     assert len(keys) == 2 and verify(issue(old, "w", ["a"], lifetime=DAY).token, keys).worker_id == "w"
+
+
+def test_a_damaged_public_key_file_is_a_config_error(tmp_path):
+    (tmp_path / "keys").mkdir()
+    (tmp_path / PUBLIC_FILE).write_bytes(b"-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n")
+    with pytest.raises(ConfigError, match="not a readable public key"):
+        load_verify_keys(tmp_path)
