@@ -180,7 +180,11 @@ def local_worker_key(settings: Settings, *, queues: tuple[str, ...] = ("celery",
     from .storage.migrate import upgrade
     from .storage.models import Worker, utcnow
 
-    upgrade(make_engine(settings.database_url))
+    engine = make_engine(settings.database_url)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
     path = make_private_dir(settings.home / "workers") / f"{LOCAL_WORKER}.key"
     sessions = index_sessions(settings.database_url)
     broker = BrokerAdmin.connect(settings, socket_timeout=10)
