@@ -12,6 +12,13 @@ from typing import Any, Mapping
 
 from ..errors import ConfigError, JobRejected
 
+NAME_SHOWN = 70  # characters of a refused name quoted back; refusals reach the result backend and logs
+
+
+def shown_names(names: list[str], most: int = 5) -> str:
+    """Refused names as quoted in an error: a few, each cut short, so a hostile spec cannot flood a message."""
+    return ", ".join(repr(n[:NAME_SHOWN]) for n in names[:most]) + (", ..." if len(names) > most else "")
+
 MIB = 1024 * 1024
 
 
@@ -89,7 +96,7 @@ def resolve_limits(requested: object, maxima: Limits) -> Limits:
         raise JobRejected("limits must be an object of NAME: number", field="limits")
     unknown = sorted(set(map(str, requested)) - set(FIELDS))
     if unknown:
-        raise JobRejected(f"unknown limit(s) {', '.join(map(repr, unknown))}; known limits are "
+        raise JobRejected(f"unknown limit(s) {shown_names(unknown)}; known limits are "
                           f"{', '.join(FIELDS)}", field="limits")
     values = defaults_within(maxima).to_dict()
     for name, value in requested.items():

@@ -13,7 +13,7 @@ from typing import Mapping
 
 from ..errors import JobRejected, SecurityError
 from ..security.paths import validate_component
-from .limits import Limits, resolve_limits
+from .limits import NAME_SHOWN, Limits, resolve_limits, shown_names
 
 FIELDS = ("user_id", "project", "image", "command", "inputs", "env", "limits")
 REQUIRED = ("user_id", "project", "image", "command")
@@ -134,7 +134,7 @@ def _env(raw: object) -> tuple[tuple[str, str], ...]:
     pairs = []
     for name, value in _bounded_object(raw, "env", "NAME: value", "env variables", MAX_ENV).items():
         if not isinstance(name, str) or not ENV_NAME.fullmatch(name):
-            raise JobRejected(f"env name {str(name)[:70]!r} is not allowed: use letters, digits and _ "
+            raise JobRejected(f"env name {str(name)[:NAME_SHOWN]!r} is not allowed: use letters, digits and _ "
                               f"(not starting with a digit), at most 64 characters", field="env")
         if SECRET_NAME.search(name):
             raise JobRejected(f"env name {name!r} looks like a secret; the job spec travels through the broker "
@@ -149,9 +149,8 @@ def parse_spec(raw: object, maxima: Limits) -> JobSpec:
         raise JobRejected(f"a job spec must be an object, not {type(raw).__name__}")
     unknown = sorted(str(k) for k in raw if k not in FIELDS)
     if unknown:
-        shown = ", ".join(repr(k[:70]) for k in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
-        raise JobRejected(f"unknown field(s) {shown} in the job spec; allowed fields are {', '.join(FIELDS)}",
-                          field=unknown[0][:70])
+        raise JobRejected(f"unknown field(s) {shown_names(unknown)} in the job spec; allowed fields are {', '.join(FIELDS)}",
+                          field=unknown[0][:NAME_SHOWN])
     missing = [k for k in REQUIRED if k not in raw]
     if missing:
         raise JobRejected(f"the job spec is missing {', '.join(missing)}", field=missing[0])

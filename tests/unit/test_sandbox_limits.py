@@ -31,3 +31,12 @@ def test_sandbox_settings_come_from_the_environment(tmp_path):
     assert s.sandbox_outputs == tmp_path / "outputs"
     with pytest.raises(ConfigError):
         Settings.from_env({"CLOUDAI_HOME": str(tmp_path), "CLOUDAI_SANDBOX_REAP_INTERVAL": "0"})
+
+
+def test_unknown_limit_names_are_quoted_short():
+    from cloudai_tasks.errors import JobRejected
+    from cloudai_tasks.sandbox.limits import parse_maxima, resolve_limits
+
+    with pytest.raises(JobRejected) as info:
+        resolve_limits({"x" * 10_000: 1, "y": 1}, parse_maxima(""))
+    assert len(str(info.value)) < 500 and "'y'" in str(info.value)
