@@ -6,9 +6,11 @@ no worker key can name and the producer cannot publish to.
 """
 from __future__ import annotations
 
+import functools
 from typing import Any, Iterable
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
 from .celery import app
 from .celery_config import SWEEP_TASK
@@ -27,7 +29,7 @@ def sweep() -> dict[str, Any]:
     settings = app.settings
     if settings.role != "admin":
         raise ConfigError("control tasks run only in the control process (CLOUDAI_ROLE=admin)")
-    sessions = index_sessions(settings.database_url)
+    sessions = _sessions(settings.database_url)
     broker = BrokerAdmin.connect(settings, socket_timeout=10)
     try:
         with sessions.begin() as session:
@@ -44,6 +46,12 @@ def sweep() -> dict[str, Any]:
     return {"expired": report.expired, "grace_ended": report.grace_ended, "restored": restored}
 
 
+@functools.lru_cache(maxsize=2)
+def _sessions(database_url: str) -> sessionmaker[Session]:
+    """One engine (and connection pool) for the control process, not a new one on every sweep."""
+    return index_sessions(database_url)
+
+
 def restore_unacked(worker_ids: Iterable[str]) -> dict[str, int]:
     """Requeue each worker's deliveries older than the visibility timeout (kombu's own restore, run as admin).
 
@@ -51,7 +59,10 @@ def restore_unacked(worker_ids: Iterable[str]) -> dict[str, int]:
     live worker restores its own, and this returns those of workers that were cut off or died.
     """
     restored: dict[str, int] = {}
-    for worker_id in worker_ids:
+    with app.connection_for_write() as probe:  # one connection to find the few workers with anything in flight
+        client = probe.default_channel.client
+        pending = [w for w in worker_ids if client.zcard(unacked_keys(worker_principal(w))["unacked_index_key"])]
+    for worker_id in pending:
         options = {**app.conf.broker_transport_options, **unacked_keys(worker_principal(worker_id))}
         with app.connection_for_write(transport_options=options) as conn:
             channel = conn.default_channel
