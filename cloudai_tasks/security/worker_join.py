@@ -21,12 +21,12 @@ from typing import Iterable
 
 import redis
 from celery import bootsteps
+from celery.signals import worker_process_init
 from celery.utils.log import get_logger
 from celery.worker import state as worker_state
 from sqlalchemy import select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.pool import NullPool
 
 from ..errors import CloudAIError, ConfigError, ServiceError, WorkerKeyRefused
 from ..settings import Settings
@@ -128,7 +128,11 @@ class WorkerKeyStep(bootsteps.StartStopStep):
         if settings.role != "worker":
             _exit(f"a {settings.role} process may not consume jobs: run workers with CLOUDAI_ROLE=worker and a "
                   f"worker key (only the control process, role admin, consumes {CONTROL_QUEUE})")
-        self.sessions = session_factory(make_engine(settings.database_url, poolclass=NullPool))
+        engine = make_engine(settings.database_url)
+        # A pooled connection serves admission and every heartbeat (not a new one per beat). The prefork pool's
+        # children inherit it at fork: they drop their copy unclosed, leaving the socket to this process.
+        worker_process_init.connect(lambda **_: engine.dispose(close=False), weak=False)
+        self.sessions = session_factory(engine)
         self.settings = settings
         try:
             self.claims = admit(settings, queues, self.sessions)
