@@ -9,7 +9,6 @@ it must carry that password's hash (workers enrolled since are re-added by ``Bro
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from ..settings import ROLES
 from .broker_acl import broker_users, render_acl_file
 from .private_files import make_private_dir, write_private
 from .signing_key import PRIVATE_FILE, PUBLIC_FILE, create_signing_key
+from .worker_keys import key_hash
 
 ACL_FILE = Path("broker") / "users.acl"
 SECRET_ROLES = tuple(r for r in ROLES if r != "worker")
@@ -53,8 +53,7 @@ def init_broker_files(home: Path, *, force: bool = False) -> tuple[list[Path], l
             kept.append(path)
 
     acl = home / ACL_FILE
-    hashes = {role: hashlib.sha256(secret_file(home, role).read_text().strip().encode()).hexdigest()
-              for role in SECRET_ROLES}
+    hashes = {role: key_hash(secret_file(home, role).read_text().strip()) for role in SECRET_ROLES}
     if write_private(acl, render_acl_file(broker_users(hashes, [])).encode(), overwrite=force or new_secret):
         created.append(acl)
     else:
