@@ -71,9 +71,10 @@ def list_workers() -> None:
     def when(moment: dt.datetime | None) -> str:
         return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
 
-    with _control_plane() as (_settings, sessions, _broker):
-        with sessions() as session:
-            rows = session.query(Worker).order_by(Worker.id).all()
+    from ..storage.db import index_sessions
+
+    with index_sessions(Settings.from_env().database_url)() as session:  # the registry only: no broker login
+        rows = session.query(Worker).order_by(Worker.id).all()
     click.echo(f"{'NAME':20s} {'STATUS':8s} {'QUEUES':24s} {'EXPIRES':19s} {'FIRST SEEN':19s} {'LAST SEEN':19s} "
                f"OLD KEY UNTIL")
     for w in rows:
