@@ -101,7 +101,7 @@ class ProcessRegistry:
         with open(log_path, "ab") as log:
             os.chmod(log_path, 0o600)
             proc = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                    env={**os.environ, **service.env}, start_new_session=True,
+                                    env={**_inherited_env(), **service.env}, start_new_session=True,
                                     umask=service.umask)
         self.pidfile(service.name).write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
         if service.ready is not None:
@@ -128,6 +128,12 @@ class ProcessRegistry:
             os.killpg(pid, signal.SIGKILL)
         self.pidfile(name).unlink(missing_ok=True)
         return True
+
+
+def _inherited_env() -> dict[str, str]:
+    """The caller's environment minus a worker key of its own: the local worker reads its key from its file, and
+    Redis and the control process have no use for one (it would also outrank the file)."""
+    return {k: v for k, v in os.environ.items() if k != "CLOUDAI_WORKER_KEY"}
 
 
 def redis_service(settings: Settings) -> Service:
