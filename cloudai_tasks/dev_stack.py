@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Mapping
 
 from .errors import CloudAIError, ServiceError
+from .procinfo import start_time
 from .security.broker_acl import CONTROL_QUEUE
 from .security.broker_credentials import credentials_for
 from .security.transport import redis_client
@@ -51,19 +52,6 @@ def wait_until(check: Callable[[], bool], timeout: float, what: str, log: Path |
     raise ServiceError(f"{what} did not become ready within {timeout:.0f} s{hint}")
 
 
-def _stat(pid: int) -> list[str] | None:
-    """Fields of /proc/PID/stat after the command name: [0] is the state, [19] the start time."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-
-
-def _start_time(pid: int) -> str | None:
-    fields = _stat(pid)
-    return fields[19] if fields and fields[0] != "Z" else None
-
-
 class ProcessRegistry:
     """Pid files and logs of background services under ``<home>/run`` and ``<home>/log``."""
 
@@ -86,7 +74,7 @@ class ProcessRegistry:
             pid = int(pid_text)
         except (OSError, ValueError):
             return None
-        if _start_time(pid) != started:
+        if start_time(pid) != started:
             pidfile.unlink(missing_ok=True)
             return None
         return pid
@@ -103,7 +91,7 @@ class ProcessRegistry:
             proc = subprocess.Popen(service.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                     env={**_inherited_env(), **service.env}, start_new_session=True,
                                     umask=service.umask)
-        self.pidfile(service.name).write_text(f"{proc.pid} {_start_time(proc.pid)}\n")
+        self.pidfile(service.name).write_text(f"{proc.pid} {start_time(proc.pid)}\n")
         if service.ready is not None:
             try:
                 wait_until(lambda: proc.poll() is None and service.ready(), service.ready_timeout,
@@ -122,9 +110,9 @@ class ProcessRegistry:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _start_time(pid) is not None:
+        while time.monotonic() < deadline and start_time(pid) is not None:
             time.sleep(0.1)
-        if _start_time(pid) is not None:
+        if start_time(pid) is not None:
             os.killpg(pid, signal.SIGKILL)
         self.pidfile(name).unlink(missing_ok=True)
         return True

@@ -10,20 +10,13 @@ import os
 from functools import lru_cache
 from pathlib import Path
 
+from ..procinfo import start_time
+
 
 @lru_cache(maxsize=1)
 def namespace_key() -> str:
     boot_id = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     return f"{boot_id}.{os.stat('/proc/self/ns/pid').st_ino}"
-
-
-def start_time(pid: int) -> str | None:
-    """Field 22 of /proc/PID/stat (start time in clock ticks), or None if the process is gone or a zombie."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    return fields[19] if fields[0] != "Z" else None
 
 
 def current_owner() -> str:

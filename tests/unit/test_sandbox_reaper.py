@@ -8,7 +8,8 @@ import sys
 import docker.errors
 
 from cloudai_tasks.sandbox import labels
-from cloudai_tasks.sandbox.owner import current_owner, namespace_key, owner_alive, start_time
+from cloudai_tasks.procinfo import start_time
+from cloudai_tasks.sandbox.owner import current_owner, namespace_key, owner_alive
 from cloudai_tasks.sandbox.reaper import leftover_reason, reap_containers
 
 NOW = 1_000_000.0

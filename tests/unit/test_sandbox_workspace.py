@@ -10,7 +10,8 @@ import pytest
 
 from cloudai_tasks.errors import ConfigError, SecurityError
 from cloudai_tasks.sandbox.limits import Limits
-from cloudai_tasks.sandbox.owner import namespace_key, start_time
+from cloudai_tasks.procinfo import start_time
+from cloudai_tasks.sandbox.owner import namespace_key
 from cloudai_tasks.sandbox.workspace import (OWNER_FILE, SANDBOX_UID, open_job_dir, remove_job_dir,
                                              sweep_job_dirs, worker_dirs)
 from cloudai_tasks.settings import Settings
