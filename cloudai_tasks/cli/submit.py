@@ -46,8 +46,8 @@ def _inputs(values: tuple[str, ...]) -> dict[str, Any]:
     files = {}
     for value in values:
         name, sep, path = value.partition("=")
-        path = path if sep else value
-        name = name if sep else Path(value).name
+        if not sep or Path(value).is_file():  # a bare path, even one with '=' in it, keeps its own name
+            name, path = Path(value).name, value
         file = Path(path)
         if not file.is_file():
             raise click.BadParameter(f"{path} is not a file", param_hint="--input")
